@@ -1,0 +1,52 @@
+# Advanced Computer Vision with Deep Learning: one Makefile for students, instructors and CI.
+#   make lab              set up .venv (first time, or when requirements change) and open JupyterLab
+#   make test             set up, then run the unit tests and every notebook in fast mode
+#   make student          write student copies (solutions replaced by stubs) to student/
+#   make clean-notebooks  strip outputs, execution counts and metadata from notebooks/
+#   make weights          fetch every full-mode asset listed in weights/manifest.json
+
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
+             command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,12))' && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := advanced-cv
+JOBS ?= auto
+
+.PHONY: lab test unit notebooks student clean-notebooks weights clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.10-3.12 not found; install one or set PYTHON=/path/to/python"; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools<81" wheel
+	$(BIN)/python -m pip install -q -r requirements.txt
+	# face_recognition declares `dlib`, which would compile from source; dlib-bin (above) provides it.
+	$(BIN)/python -m pip install -q --no-deps $$(grep -E '^# nodeps: ' requirements.txt | sed 's/^# nodeps: //')
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Advanced CV (course .venv)" >/dev/null
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks $$( [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ] || echo --no-browser )
+
+test: $(STAMP)
+	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax tests notebooks
+
+unit: $(STAMP)
+	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) tests
+
+notebooks: $(STAMP)
+	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax notebooks
+
+student: $(STAMP)
+	$(BIN)/python -m utils.notebooks student notebooks student
+
+clean-notebooks: $(STAMP)
+	$(BIN)/python -m utils.notebooks clean notebooks
+
+weights: $(STAMP)
+	$(BIN)/python -m utils.weights fetch --all
+
+clean:
+	rm -rf $(VENV) build student .pytest_cache
