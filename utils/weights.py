@@ -2,7 +2,9 @@
 
 ``weights/manifest.json`` lists every asset: name, official URL, checksum (the digest the
 publisher gives; ``sha256`` preferred, ``sha1``/``md5`` where that is what they publish),
-size, licence and the notebooks that use it. Files are cached in ``weights/`` (git-ignored)::
+size, licence and the notebooks that use it. Where no publisher gives a digest the entry
+says ``"sha256": null``: the file is then checked by its size, and its sha256 is printed
+after the first download so a maintainer can pin it. Files are cached in ``weights/`` (git-ignored)::
 
     python -m utils.weights list
     python -m utils.weights fetch yolov3.weights
@@ -40,7 +42,7 @@ class Asset:
     url: str
     filename: str
     algorithm: str
-    digest: str
+    digest: str | None
     size: int | None
     licence: str
     notebooks: list[str]
@@ -63,11 +65,12 @@ class Registry:
         for name, entry in raw.get("assets", {}).items():
             algos = [a for a in HASHES if a in entry]
             missing = [k for k in ("url", "licence", "notebooks") if k not in entry]
-            if len(algos) != 1 or missing:
+            if len(algos) != 1 or missing or (entry[algos[0]] is None and not entry.get("size")):
                 raise AssetError(f"{self.manifest}: asset {name!r} needs url, licence, notebooks and exactly "
-                                 f"one of {', '.join(HASHES)} (missing: {', '.join(missing) or 'a checksum'})")
+                                 f"one of {', '.join(HASHES)} (a null checksum needs a size) (missing: {', '.join(missing) or 'a checksum'})")
             self.assets[name] = Asset(name=name, url=entry["url"], filename=entry.get("filename", name),
-                                      algorithm=algos[0], digest=entry[algos[0]].lower(), size=entry.get("size"),
+                                      algorithm=algos[0], digest=(entry[algos[0]] or "").lower() or None,
+                                      size=entry.get("size"),
                                       licence=entry["licence"], notebooks=list(entry["notebooks"]),
                                       description=entry.get("description", ""))
 
@@ -86,6 +89,17 @@ class Registry:
                 h.update(chunk)
         return h.hexdigest()
 
+    def _problem(self, asset: Asset, file: Path) -> str | None:
+        """Why ``file`` is not ``asset`` (wrong size or checksum), or None."""
+        size = file.stat().st_size
+        if asset.size and size != asset.size:
+            return f"size is {size} bytes, expected {asset.size}"
+        if asset.digest is not None:
+            got = self.digest_of(file, asset.algorithm)
+            if got != asset.digest:
+                return f"{asset.algorithm} is {got}, expected {asset.digest}"
+        return None
+
     def verify(self, name: str) -> Path:
         """Return the local file if present and its checksum matches, else raise AssetError."""
         asset, file = self.get(name), self.local(name)
@@ -93,13 +107,13 @@ class Registry:
             raise AssetError(f"{file}: missing. Fetch it once (needs the internet): "
                              f"python -m utils.weights fetch {name}")
         stamp = file.with_name(file.name + ".verified")
-        key = f"{file.stat().st_size}:{file.stat().st_mtime_ns}:{asset.digest}"
+        key = f"{file.stat().st_size}:{file.stat().st_mtime_ns}:{asset.digest}:{asset.size}"
         if stamp.exists() and stamp.read_text() == key:
             return file
-        got = self.digest_of(file, asset.algorithm)
-        if got != asset.digest:
-            raise AssetError(f"{file}: {asset.algorithm} is {got}, expected {asset.digest}: the file is "
-                             f"corrupt or a different version. Delete it and run: python -m utils.weights fetch {name}")
+        problem = self._problem(asset, file)
+        if problem:
+            raise AssetError(f"{file}: {problem}: the file is corrupt or a different version. "
+                             f"Delete it and run: python -m utils.weights fetch {name}")
         stamp.write_text(key)
         return file
 
@@ -134,12 +148,14 @@ class Registry:
             raise AssetError(f"{asset.url}: could not download {name} ({reason}). Are you online? "
                              f"What arrived is kept in {part} and the next fetch resumes from it. "
                              f"Or download it by hand and save it as {file}.") from None
-        got = self.digest_of(part, asset.algorithm)
-        if got != asset.digest:
+        problem = self._problem(asset, part)
+        if problem:
             part.unlink()
-            raise AssetError(f"{asset.url}: downloaded {name} has {asset.algorithm} {got}, expected "
-                             f"{asset.digest}; the partial file was deleted. Try again, or report a changed "
-                             f"upstream file (update weights/manifest.json).")
+            raise AssetError(f"{asset.url}: downloaded {name}: {problem}; the partial file was deleted. "
+                             f"Try again, or report a changed upstream file (update weights/manifest.json).")
+        if asset.digest is None:
+            print(f"note: {name} has no published checksum; its sha256 is {self.digest_of(part, 'sha256')}",
+                  file=sys.stderr)
         os.replace(part, file)
         return self.verify(name)
 
@@ -152,16 +168,16 @@ def path(name: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.weights", description=__doc__.split("\n")[0])
+    parser.add_argument("--manifest", type=Path, default=MANIFEST, help="another manifest (for tests)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every asset and whether it is here")
     fetch = sub.add_parser("fetch", help="download and verify assets")
     fetch.add_argument("names", nargs="*")
     fetch.add_argument("--all", action="store_true")
     fetch.add_argument("--force", action="store_true", help="download again even if present")
-    fetch.add_argument("--manifest", type=Path, default=MANIFEST)
     args = parser.parse_args(argv)
     try:
-        reg = Registry(getattr(args, "manifest", MANIFEST))
+        reg = Registry(args.manifest)
         if args.command == "list":
             for a in reg.assets.values():
                 here = "here" if reg.local(a.name).exists() else "missing"

@@ -1,0 +1,124 @@
+"""utils.images: every bad input gets an error naming the file; conversions are as documented."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils import images
+from utils.images import ImageError
+
+
+def _save(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+def test_rgb_round_trip(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    path = images.save_image(tmp_path / "sub" / "a.png", arr)
+    out = images.load_image(path)
+    assert out.shape == (5, 7, 3) and out.dtype == np.uint8 and np.array_equal(out, arr)
+    f = images.load_image(path, dtype="float32")
+    assert f.dtype == np.float32 and np.allclose(f, arr / 255.0)
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        images.load_image(tmp_path / "nope.png")
+
+
+def test_non_image_file_names_it(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("this is not a picture")
+    with pytest.raises(ImageError, match=r"notes\.jpg.*not an image"):
+        images.load_image(p)
+
+
+def test_truncated_file_is_reported_as_corrupt(tmp_path):
+    arr = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    p = _save(tmp_path / "full.png", arr)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(p.read_bytes()[:300])
+    with pytest.raises(ImageError, match=r"cut\.png"):
+        images.load_image(cut)
+
+
+def test_folder_given_instead_of_file(tmp_path):
+    with pytest.raises(ImageError, match="is a folder"):
+        images.load_image(tmp_path)
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    out = images.load_image(_save(tmp_path / "g.png", gray))
+    assert out.shape == (3, 4, 3) and all(np.array_equal(out[..., c], gray) for c in range(3))
+    assert np.array_equal(images.load_image(tmp_path / "g.png", mode="keep"), gray)
+    assert images.load_image(tmp_path / "g.png", mode="gray").shape == (3, 4)
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 0] = 200          # red channel
+    rgba[0, 0, 3] = 255         # opaque
+    rgba[0, 1, 3] = 0           # transparent -> white
+    rgba[1, :, 3] = 128         # half
+    out = images.load_image(_save(tmp_path / "a.png", rgba, "RGBA"))
+    assert out.shape == (2, 2, 3)
+    assert tuple(out[0, 0]) == (200, 0, 0)
+    assert tuple(out[0, 1]) == (255, 255, 255)
+    assert tuple(out[1, 0]) == (227, 127, 127)  # 200*a + 255*(1-a), 0*a + 255*(1-a), a = 128/255
+    assert images.load_image(tmp_path / "a.png", mode="keep").shape == (2, 2, 4)
+
+
+def test_16_bit_is_scaled_to_8_bit(tmp_path):
+    arr16 = np.array([[0, 257, 65535], [1000, 30000, 60000]], dtype=np.uint16)
+    p = tmp_path / "deep.png"
+    Image.fromarray(arr16).save(p)
+    out = images.load_image(p, mode="gray")
+    assert out.dtype == np.uint8
+    assert out.tolist() == np.rint(arr16 / 257.0).astype(np.uint8).tolist()
+    f = images.load_image(p, mode="keep", dtype="float32")
+    assert np.isclose(f.max(), 1.0) and np.isclose(f[0, 1], 257 / 65535)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="mode="):
+        images.load_image("x.png", mode="cmyk")
+    with pytest.raises(ValueError, match="dtype="):
+        images.load_image("x.png", dtype="int16")
+
+
+def test_list_images_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing"):
+        images.list_images(tmp_path / "missing")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        images.list_images(tmp_path / "f.txt")
+    with pytest.raises(ImageError, match="no image files"):
+        images.list_images(tmp_path)
+    _save(tmp_path / "b.PNG", np.zeros((2, 2, 3), np.uint8))
+    _save(tmp_path / "a.jpg", np.zeros((2, 2, 3), np.uint8))
+    assert [p.name for p in images.list_images(tmp_path)] == ["a.jpg", "b.PNG"]
+
+
+def test_save_rejects_what_it_cannot_write(tmp_path):
+    with pytest.raises(ImageError, match="shape"):
+        images.save_image(tmp_path / "x.png", np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ImageError, match="dtype"):
+        images.save_image(tmp_path / "x.png", np.zeros((2, 2), np.int32))
+    images.save_image(tmp_path / "f.png", np.full((2, 2), 0.5))
+    assert images.load_image(tmp_path / "f.png", mode="keep")[0, 0] == 128
+
+
+def test_bgr_rgb_and_check_rgb():
+    arr = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    assert np.array_equal(images.to_bgr(arr)[..., 0], arr[..., 2])
+    assert np.array_equal(images.to_rgb(images.to_bgr(arr)), arr)
+    with pytest.raises(ImageError, match="expected"):
+        images.check_rgb(arr.astype(np.float32))
+
+
+def test_grid_tiles_images():
+    tiles = [np.full((2, 3, 3), i, np.uint8) for i in range(5)]
+    g = images.grid(tiles, cols=2, pad=1)
+    assert g.shape == (3 * 2 + 2, 2 * 3 + 1, 3)
+    assert g[0, 0, 0] == 0 and g[3, 4, 0] == 3
