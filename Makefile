@@ -6,8 +6,10 @@
 #   make weights          fetch every full-mode asset listed in weights/manifest.json
 
 SHELL := /bin/bash
-PYTHON ?= $(shell for p in python3.12 python3.11 python3.10 python3; do \
-             command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,12))' && { echo $$p; break; }; done)
+ifndef PYTHON
+PYTHON := $(shell for p in python3.12 python3.11 python3.10 python3; do \
+             $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,12))' >/dev/null 2>&1 && { echo $$p; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
