@@ -205,6 +205,19 @@ def _compose(canvas: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray, int]
     return image, masks, ids, boxes
 
 
+def _generate(n: int, seed: int, scene: Callable, class_names: list[str]) -> InstanceSet:
+    """Draw scenes with ``scene(rng) -> (canvas, layers)`` until ``n`` keep every instance
+    at least 60 % visible; gather them into an :class:`InstanceSet`."""
+    rng = np.random.default_rng(seed)
+    images, masks, ids, boxes = [], [], [], []
+    while len(images) < n:
+        out = _compose(*scene(rng), min_visible=0.6)
+        if out is not None:
+            for lst, value in zip((images, masks, ids, boxes), out):
+                lst.append(value)
+    return InstanceSet(np.stack(images), masks, ids, boxes, list(class_names), seed)
+
+
 SHAPE_CLASSES = ["BG", "square", "circle", "triangle"]
 
 
@@ -229,9 +242,7 @@ def shapes(n: int, size: int = 64, seed: int = 0, max_instances: int = 4) -> Ins
 
     Returns an :class:`InstanceSet` with ``class_names == ["BG", "square", "circle", "triangle"]``.
     """
-    rng = np.random.default_rng(seed)
-    images, masks, ids, boxes = [], [], [], []
-    while len(images) < n:
+    def scene(rng):
         bg = rng.integers(0, 256, 3)
         canvas = np.broadcast_to(bg.astype(np.uint8), (size, size, 3)).copy()
         layers = []
@@ -244,12 +255,9 @@ def shapes(n: int, size: int = 64, seed: int = 0, max_instances: int = 4) -> Ins
                 color = rng.integers(0, 256, 3)
             rgb = np.broadcast_to(color.astype(np.uint8), (size, size, 3))
             layers.append((rgb, _draw_shape(SHAPE_CLASSES[cls], size, cx, cy, s), cls))
-        out = _compose(canvas, layers, min_visible=0.6)
-        if out is None:
-            continue
-        for lst, value in zip((images, masks, ids, boxes), out):
-            lst.append(value)
-    return InstanceSet(np.stack(images), masks, ids, boxes, list(SHAPE_CLASSES), seed)
+        return canvas, layers
+
+    return _generate(n, seed, scene, SHAPE_CLASSES)
 
 
 PASTE_CLASSES = ["BG", "cat", "cup", "coin", "horse"]
@@ -307,11 +315,10 @@ def pasted_objects(n: int, size: int = 128, seed: int = 0, max_objects: int = 3,
     """
     import cv2
 
-    rng = np.random.default_rng(seed)
     sprites = _sprites()
     backgrounds = [_background(b) for b in BACKGROUNDS]
-    images, masks, ids, boxes = [], [], [], []
-    while len(images) < n:
+
+    def scene(rng):
         bg = backgrounds[rng.integers(len(backgrounds))]
         side = int(rng.integers(min(bg.shape[:2]) // 2, min(bg.shape[:2]) + 1))
         y0, x0 = int(rng.integers(0, bg.shape[0] - side + 1)), int(rng.integers(0, bg.shape[1] - side + 1))
@@ -335,12 +342,9 @@ def pasted_objects(n: int, size: int = 128, seed: int = 0, max_objects: int = 3,
             full_rgb[y:y + h, x:x + w] = rgb_s
             full_mask[y:y + h, x:x + w] = m_s
             layers.append((full_rgb, full_mask, cls))
-        out = _compose(canvas, layers, min_visible=0.6)
-        if out is None:
-            continue
-        for lst, value in zip((images, masks, ids, boxes), out):
-            lst.append(value)
-    return InstanceSet(np.stack(images), masks, ids, boxes, list(PASTE_CLASSES), seed)
+        return canvas, layers
+
+    return _generate(n, seed, scene, PASTE_CLASSES)
 
 
 def cells(n: int, size: int = 64, seed: int = 0, max_cells: int = 8):
