@@ -88,6 +88,9 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     if arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha
         arr = np.dstack([arr[..., 0]] * 3 + [arr[..., 1]])
+    if mode == "rgb" and arr.dtype == np.uint8 and (arr.ndim == 2 or arr.shape[2] == 3):
+        rgb8 = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr  # no conversion needed
+        return (rgb8 / 255.0).astype(np.float32) if dtype == "float32" else rgb8
     if mode in ("rgb", "gray"):
         if arr.ndim == 2:
             rgb = np.repeat(arr[..., None], 3, axis=2).astype(np.float64)
