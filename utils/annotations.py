@@ -1,0 +1,896 @@
+"""Reading, writing, converting and validating detection annotations (``2_6``).
+
+Five formats, one in-memory representation. A data set is a ``list`` of
+:class:`ImageAnnotation`, one per image::
+
+    ImageAnnotation(file_name="img_000.png", width=128, height=128, objects=[
+        Object(label="cat", bbox=array([x1, y1, x2, y2]), polygons=[array([[x, y], ...])]),
+    ], source="labels/img_000.json")
+
+- ``bbox`` is ``xyxy`` in pixels with exclusive ends, the convention of :mod:`utils.data`
+  and :mod:`utils.detection` (pixel ``x`` covers ``[x, x + 1)``);
+- ``polygons`` is a list of ``(P, 2)`` float arrays of ``(x, y)`` vertices in the same
+  continuous coordinates (empty for box-only objects; several for an object split in parts);
+- ``attributes`` keeps format-specific extras (VOC ``difficult``, COCO ``iscrowd`` and RLE masks);
+- ``width``/``height`` may be ``None`` where the file does not say (VIA) and no image was found.
+
+============  ==========================================  ===========================  ===============================
+format        files                                       coordinates                  shapes
+============  ==========================================  ===========================  ===============================
+Pascal VOC    one XML per image                           1-based inclusive pixels     boxes
+COCO          one JSON for the set                        ``xywh`` pixels              boxes + polygons (+ RLE kept)
+YOLO          one TXT per image + ``classes.txt``         centre/size, 0..1            boxes, or polygons (segment)
+labelme       one JSON per image (beside the image)       pixels, corner points        rectangles, polygons, circles
+VIA 2         one project JSON for the set                pixels                       rect, polygon, circle, ellipse
+============  ==========================================  ===========================  ===============================
+
+**Nothing is dropped silently.** Readers raise :class:`AnnotationError` listing every
+problem of a malformed file at once (file, object, what is wrong); :func:`validate`
+checks a whole data set (files or objects already read) and raises one
+:class:`AnnotationError` listing *every* problem found: malformed file, box outside the
+image, zero or negative size, unknown class, missing image file, image size that
+disagrees with the file. It returns the annotations only when there is no problem, so a
+caller cannot go on with a broken data set by forgetting to look at a report.
+Box-only formats (VOC, YOLO ``detect``) store each object's box and not its polygon.
+
+Class names follow :mod:`utils.data`: a list whose entry 0 may be ``"BG"``. COCO category
+ids are 1-based and YOLO class indices 0-based in the list *without* ``"BG"``, so with
+``["BG", "cat", "cup"]`` a cat is COCO id 1, YOLO class 0 and ``utils.data`` class id 1.
+"""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+FORMATS = ("voc", "coco", "yolo", "labelme", "via")
+
+
+class AnnotationError(ValueError):
+    """A malformed or invalid annotation; ``problems`` lists every :class:`Problem` found."""
+
+    def __init__(self, problems: list["Problem"], what: str = "annotation problems"):
+        self.problems = list(problems)
+        lines = "\n  - ".join(str(p) for p in self.problems)
+        super().__init__(f"{len(self.problems)} {what}:\n  - {lines}")
+
+
+@dataclass
+class Problem:
+    """One problem: the file, the object (if any) and what is wrong.
+
+    ``object`` is the index of the entry *in that file* (labelme shape, VIA region, COCO
+    annotation, VOC ``<object>``, YOLO line), so it can be found there; ``label`` its class.
+    """
+
+    file: str
+    message: str
+    object: int | None = None
+    label: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.object is not None:
+            where += f": object {self.object}" + (f" ({self.label})" if self.label else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass(eq=False)
+class Object:
+    """One annotated object: class name, ``xyxy`` box (pixels, exclusive ends), optional polygons."""
+
+    label: str
+    bbox: np.ndarray
+    polygons: list[np.ndarray] = field(default_factory=list)
+    attributes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.bbox = np.asarray(self.bbox, dtype=np.float64).reshape(4)
+        self.polygons = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in self.polygons]
+
+
+@dataclass
+class ImageAnnotation:
+    """The annotations of one image (see the module doc)."""
+
+    file_name: str
+    width: int | None
+    height: int | None
+    objects: list[Object] = field(default_factory=list)
+    source: str = ""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _collector(problems: list | None):
+    """Return (list to append to, finish()) : finish raises when we own the list and it is not empty."""
+    own = problems is None
+    found: list[Problem] = [] if own else problems
+    start = len(found)
+
+    def finish(what: str):
+        if own and len(found) > start:
+            raise AnnotationError(found, what)
+
+    return found, finish
+
+
+def object_classes(class_names: Iterable[str]) -> list[str]:
+    """``class_names`` without a leading ``"BG"`` (the list COCO ids and YOLO indices index)."""
+    names = [str(n) for n in class_names]
+    return names[1:] if names and names[0] == "BG" else names
+
+
+def class_names_of(annotations: list[ImageAnnotation]) -> list[str]:
+    """``["BG"] + sorted labels`` used in ``annotations`` (a class list for :mod:`utils.data`-style ids)."""
+    return ["BG"] + sorted({o.label for a in annotations for o in a.objects})
+
+
+def polygon_area(polygon) -> float:
+    """Area of a simple polygon ``(P, 2)`` (shoelace formula, absolute value)."""
+    p = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) / 2)
+
+
+def polygons_bbox(polygons) -> np.ndarray:
+    """Tight ``xyxy`` box around one or more polygons."""
+    pts = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons])
+    return np.r_[pts.min(0), pts.max(0)]
+
+
+def mask_to_polygons(mask, tolerance: float = 0.0) -> list[np.ndarray]:
+    """Outer outlines of a 2-D bool mask as polygons ``(P, 2)`` ``(x, y)`` on pixel **borders**,
+    so the polygons' bounding box equals :func:`utils.data.mask_to_box` exactly (``2_6``).
+
+    One polygon per 8-connected part (holes, 4-connected background pockets, are filled: COCO
+    polygons cannot express them);
+    ``tolerance`` > 0 simplifies each outline (Douglas-Peucker, in pixels).
+    """
+    from skimage import measure
+
+    m = np.pad(np.asarray(mask, dtype=bool), 1).astype(np.float64)
+    out = []
+    for contour in measure.find_contours(m, 0.5, fully_connected="high"):  # diagonal pixels join a part
+        xy = contour[:, ::-1] - 0.5  # (row, col) in padded cell-centre units -> (x, y) pixel borders
+        x, y = xy[:, 0], xy[:, 1]
+        if np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y) <= 0:  # negative orientation: a hole
+            continue
+        if tolerance > 0:
+            simpler = measure.approximate_polygon(xy, tolerance)
+            if len(simpler) >= 4:  # a closed outline of >= 3 distinct points; tiny parts keep every vertex
+                xy = simpler
+        if np.allclose(xy[0], xy[-1]):
+            xy = xy[:-1]
+        out.append(xy)
+    return out
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (OSError, ValueError):
+        return None
+
+
+def _find_image(name: str, folders: Iterable[Path]) -> Path | None:
+    for folder in folders:
+        if folder is not None and (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
+
+
+def _num(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None):
+    try:
+        v = float(value)
+        if not np.isfinite(v):
+            raise ValueError
+        return v
+    except (TypeError, ValueError):
+        found.append(Problem(file, f"{what} is {value!r}, expected a number", obj, label))
+        return None
+
+
+def _read_json(path: Path, found: list):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        found.append(Problem(str(path), "no such file"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        found.append(Problem(str(path), f"not valid JSON ({err})"))
+    return None
+
+
+# -------------------------------------------------------------------------- Pascal VOC
+
+
+def read_voc(path, problems: list | None = None) -> ImageAnnotation | None:
+    """One Pascal VOC XML file → :class:`ImageAnnotation`.
+
+    VOC boxes are 1-based inclusive pixel indices: ``x1 = xmin - 1``, ``x2 = xmax``.
+    ``difficult``/``truncated`` go to ``Object.attributes``. Raises :class:`AnnotationError`
+    listing every problem (or appends them to ``problems`` and returns what it could read).
+    """
+    path = Path(path)
+    found, finish = _collector(problems)
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        found.append(Problem(str(path), "no such file"))
+        root = None
+    except ET.ParseError as err:
+        found.append(Problem(str(path), f"not valid XML ({err})"))
+        root = None
+    if root is None:
+        finish("problems in a VOC file")
+        return None
+    if root.tag != "annotation":
+        found.append(Problem(str(path), f"root element is <{root.tag}>, expected <annotation>"))
+    file_name = root.findtext("filename")
+    if not file_name:
+        found.append(Problem(str(path), "no <filename>"))
+    size = [root.findtext(f"size/{k}") for k in ("width", "height")]
+    width, height = (None if v is None else _num(v, f"<size>/<{k}>", str(path), found) for v, k in zip(size, ("width", "height")))
+    ann = ImageAnnotation(file_name or "", None if width is None else int(width), None if height is None else int(height),
+                          source=str(path))
+    for k, node in enumerate(root.findall("object")):
+        label = (node.findtext("name") or "").strip()
+        if not label:
+            found.append(Problem(str(path), "no <name>", k))
+        coords = [node.findtext(f"bndbox/{c}") for c in ("xmin", "ymin", "xmax", "ymax")]
+        if any(c is None for c in coords):
+            found.append(Problem(str(path), "no complete <bndbox> (xmin, ymin, xmax, ymax)", k, label))
+            continue
+        vals = [_num(c, f"<{n}>", str(path), found, k, label) for c, n in zip(coords, ("xmin", "ymin", "xmax", "ymax"))]
+        if None in vals or not label:
+            continue
+        attrs = {a: int(node.findtext(a)) for a in ("difficult", "truncated") if (node.findtext(a) or "").strip().isdigit()}
+        ann.objects.append(Object(label, [vals[0] - 1, vals[1] - 1, vals[2], vals[3]], attributes=attrs))
+    finish("problems in a VOC file")
+    return ann
+
+
+def write_voc(ann: ImageAnnotation, path) -> Path:
+    """Write one :class:`ImageAnnotation` as Pascal VOC XML (boxes only; see :func:`read_voc`)."""
+    path = Path(path)
+    root = ET.Element("annotation")
+    ET.SubElement(root, "folder").text = ""
+    ET.SubElement(root, "filename").text = ann.file_name
+    size = ET.SubElement(root, "size")
+    for key, value in (("width", ann.width), ("height", ann.height), ("depth", 3)):
+        if value is None:
+            raise AnnotationError([Problem(str(path), f"image {ann.file_name!r} has no {key}: VOC needs the image size")])
+        ET.SubElement(size, key).text = str(int(value))
+    ET.SubElement(root, "segmented").text = "0"
+    for obj in ann.objects:
+        node = ET.SubElement(root, "object")
+        ET.SubElement(node, "name").text = obj.label
+        ET.SubElement(node, "pose").text = "Unspecified"
+        ET.SubElement(node, "truncated").text = str(obj.attributes.get("truncated", 0))
+        ET.SubElement(node, "difficult").text = str(obj.attributes.get("difficult", 0))
+        box = ET.SubElement(node, "bndbox")
+        x1, y1, x2, y2 = obj.bbox
+        for key, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
+            ET.SubElement(box, key).text = f"{value:g}" if float(value).is_integer() else f"{value:.2f}"
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=False)
+    return path
+
+
+# -------------------------------------------------------------------------------- COCO
+
+
+def read_coco(path, problems: list | None = None) -> tuple[list[ImageAnnotation], list[str]]:
+    """A COCO JSON file → ``(annotations, class_names)``, ``class_names = ["BG"] + names``
+    ordered by category id (so ids 1..K map to list positions when they are contiguous).
+
+    Polygons (``segmentation`` lists) become ``Object.polygons``; RLE masks are kept in
+    ``Object.attributes["rle"]``; ``iscrowd`` in ``attributes["iscrowd"]``. Every image
+    listed is returned, with or without objects.
+    """
+    path = Path(path)
+    found, finish = _collector(problems)
+    data = _read_json(path, found)
+    if data is None:
+        finish("problems in a COCO file")
+        return [], ["BG"]
+    src = str(path)
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data.get(k) if isinstance(data, dict) else None, list)]
+    if missing:
+        found.append(Problem(src, f"missing or not a list: {', '.join(missing)} (expected a COCO dict with images, annotations, categories)"))
+        finish("problems in a COCO file")
+        return [], ["BG"]
+    cats = {}
+    for k, c in enumerate(data["categories"]):
+        if not isinstance(c, dict) or "id" not in c or "name" not in c:
+            found.append(Problem(src, f"category {k} needs 'id' and 'name', got {c!r}"))
+        else:
+            cats[c["id"]] = str(c["name"])
+    images, anns = {}, []
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
+            found.append(Problem(src, f"image entry {k} needs 'id' and 'file_name', got {im!r}"))
+            continue
+        w, h = im.get("width"), im.get("height")
+        images[im["id"]] = ImageAnnotation(str(im["file_name"]), None if w is None else int(w),
+                                           None if h is None else int(h), source=src)
+        anns.append(images[im["id"]])
+    for k, a in enumerate(data["annotations"]):
+        where = f"{src} (annotation id {a.get('id', '?') if isinstance(a, dict) else '?'})"
+        if not isinstance(a, dict):
+            found.append(Problem(src, f"annotation {k} is not a dict", k))
+            continue
+        if a.get("image_id") not in images:
+            found.append(Problem(where, f"image_id {a.get('image_id')!r} is not in 'images'", k))
+            continue
+        if a.get("category_id") not in cats:
+            found.append(Problem(where, f"category_id {a.get('category_id')!r} is not in 'categories'", k))
+            continue
+        label = cats[a["category_id"]]
+        bbox = a.get("bbox")
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            found.append(Problem(where, f"bbox is {bbox!r}, expected [x, y, width, height]", k, label))
+            continue
+        vals = [_num(v, "bbox value", where, found, k, label) for v in bbox]
+        if None in vals:
+            continue
+        seg, polygons, attrs = a.get("segmentation"), [], {}
+        if isinstance(seg, list):
+            for p in seg:
+                if not isinstance(p, (list, tuple)) or len(p) < 6 or len(p) % 2:
+                    found.append(Problem(where, "a segmentation polygon needs an even number (>= 6) of coordinates", k, label))
+                else:
+                    polygons.append(np.asarray(p, dtype=np.float64).reshape(-1, 2))
+        elif isinstance(seg, dict):
+            attrs["rle"] = seg
+        if a.get("iscrowd"):
+            attrs["iscrowd"] = int(a["iscrowd"])
+        x, y, w, h = vals
+        images[a["image_id"]].objects.append(Object(label, [x, y, x + w, y + h], polygons, attrs))
+    finish("problems in a COCO file")
+    names = ["BG"] + [cats[i] for i in sorted(cats)]
+    return anns, names
+
+
+def to_coco(annotations: list[ImageAnnotation], class_names: list[str] | None = None) -> dict:
+    """The COCO dict of a data set (image ids 1..N in order, category ids 1..K in
+    ``object_classes(class_names)`` order; default :func:`class_names_of`). ``area`` is the
+    polygon area when the object has polygons, the box area otherwise."""
+    classes = object_classes(class_names if class_names is not None else class_names_of(annotations))
+    ids = {name: k + 1 for k, name in enumerate(classes)}
+    problems = []
+    out = {"info": {"description": "written by utils.annotations"}, "images": [], "annotations": [],
+           "categories": [{"id": i, "name": n, "supercategory": "object"} for n, i in ids.items()]}
+    for img_id, ann in enumerate(annotations, start=1):
+        if ann.width is None or ann.height is None:
+            problems.append(Problem(ann.source or ann.file_name, f"image {ann.file_name!r} has no width/height: COCO needs them"))
+        out["images"].append({"id": img_id, "file_name": ann.file_name, "width": ann.width, "height": ann.height})
+        for k, obj in enumerate(ann.objects):
+            if obj.label not in ids:
+                problems.append(Problem(ann.source or ann.file_name, f"class {obj.label!r} is not in {classes}", k, obj.label))
+                continue
+            x1, y1, x2, y2 = (float(v) for v in obj.bbox)
+            entry = {"id": len(out["annotations"]) + 1, "image_id": img_id, "category_id": ids[obj.label],
+                     "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": int(obj.attributes.get("iscrowd", 0))}
+            if obj.polygons:
+                entry["segmentation"] = [[float(v) for v in p.reshape(-1)] for p in obj.polygons]
+                entry["area"] = sum(polygon_area(p) for p in obj.polygons)
+            else:
+                entry["segmentation"] = obj.attributes.get("rle", [])
+                entry["area"] = (x2 - x1) * (y2 - y1)
+            out["annotations"].append(entry)
+    if problems:
+        raise AnnotationError(problems, "objects that cannot be written as COCO")
+    return out
+
+
+def write_coco(annotations: list[ImageAnnotation], path, class_names: list[str] | None = None) -> Path:
+    """Write a data set as one COCO JSON file (see :func:`to_coco`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_coco(annotations, class_names), indent=1), encoding="utf-8")
+    return path
+
+
+# -------------------------------------------------------------------------------- YOLO
+
+
+def read_yolo_file(path, class_names, width: int, height: int, file_name: str | None = None,
+                   problems: list | None = None) -> ImageAnnotation | None:
+    """One YOLO label file → :class:`ImageAnnotation` (pixel boxes from normalised ones).
+
+    A line is ``class cx cy w h`` (detection) or ``class x1 y1 x2 y2 ...`` (segmentation,
+    at least 3 points); values 0..1 relative to the image ``width``/``height``; ``class``
+    is the 0-based index in ``object_classes(class_names)``.
+    """
+    path = Path(path)
+    found, finish = _collector(problems)
+    classes = object_classes(class_names)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        found.append(Problem(str(path), "no such file"))
+        finish("problems in a YOLO file")
+        return None
+    ann = ImageAnnotation(file_name or path.stem, width, height, source=str(path))
+    for k, line in enumerate(ln for ln in lines if ln.strip()):
+        parts = line.split()
+        try:
+            cls = int(parts[0])
+            vals = np.array([float(v) for v in parts[1:]])
+        except ValueError:
+            found.append(Problem(str(path), f"line {line!r}: expected an integer class then numbers", k))
+            continue
+        label = classes[cls] if 0 <= cls < len(classes) else None
+        if label is None:
+            found.append(Problem(str(path), f"class index {cls} is not in 0..{len(classes) - 1} ({len(classes)} classes)", k))
+            continue
+        if len(vals) == 4:
+            cx, cy, w, h = vals * [width, height, width, height]
+            ann.objects.append(Object(label, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
+        elif len(vals) >= 6 and len(vals) % 2 == 0:
+            poly = vals.reshape(-1, 2) * [width, height]
+            ann.objects.append(Object(label, polygons_bbox([poly]), [poly]))
+        else:
+            found.append(Problem(str(path), f"line {line!r}: expected 4 box values or >= 3 polygon points", k, label))
+    finish("problems in a YOLO file")
+    return ann
+
+
+def read_classes(path) -> list[str]:
+    """A ``classes.txt`` (one name per line, YOLO order) → ``["BG"] + names``."""
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError([Problem(str(path), "no such file (expected one class name per line)")])
+    names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not names:
+        raise AnnotationError([Problem(str(path), "no class names in the file")])
+    return ["BG"] + names
+
+
+def read_yolo(folder, image_dir=None, class_names=None, problems: list | None = None) -> list[ImageAnnotation]:
+    """A folder of YOLO label files (``*.txt`` + ``classes.txt``) → annotations.
+
+    The image of ``x.txt`` is the file ``x.<image suffix>`` in ``image_dir`` (default: the
+    label folder); its size converts normalised coordinates to pixels, so a missing image
+    is a problem. ``class_names`` defaults to ``classes.txt`` in the folder.
+    """
+    from utils.images import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    found, finish = _collector(problems)
+    image_dir = Path(image_dir) if image_dir else folder
+    if class_names is None:
+        try:
+            class_names = read_classes(folder / "classes.txt")
+        except AnnotationError as err:
+            found.extend(err.problems)
+            finish("problems in a YOLO folder")
+            return []
+    anns = []
+    for txt in sorted(p for p in folder.glob("*.txt") if p.name != "classes.txt"):
+        image = next((image_dir / (txt.stem + s) for s in IMAGE_SUFFIXES if (image_dir / (txt.stem + s)).is_file()), None)
+        size = _image_size(image) if image else None
+        if size is None:
+            found.append(Problem(str(txt), f"no readable image {txt.stem}.* in {image_dir} (YOLO needs it for the image size)"))
+            continue
+        ann = read_yolo_file(txt, class_names, size[0], size[1], image.name, found)
+        if ann is not None:
+            anns.append(ann)
+    finish("problems in a YOLO folder")
+    return anns
+
+
+def write_yolo(annotations: list[ImageAnnotation], folder, class_names: list[str] | None = None,
+               task: str = "detect") -> Path:
+    """Write YOLO label files ``<image stem>.txt`` and ``classes.txt`` into ``folder``.
+
+    ``task="detect"``: one ``class cx cy w h`` line per object (boxes only);
+    ``task="segment"``: ``class x1 y1 x2 y2 ...`` from the object's polygon (an object
+    without a polygon, or with several parts, raises: YOLO has one outline per line).
+    """
+    if task not in ("detect", "segment"):
+        raise ValueError(f"task={task!r}: expected 'detect' or 'segment'")
+    folder = Path(folder)
+    classes = object_classes(class_names if class_names is not None else class_names_of(annotations))
+    problems, files = [], {}
+    for ann in annotations:
+        where = ann.source or ann.file_name
+        if not ann.width or not ann.height:
+            problems.append(Problem(where, f"image {ann.file_name!r} has no width/height: YOLO needs them"))
+            continue
+        lines = []
+        for k, obj in enumerate(ann.objects):
+            if obj.label not in classes:
+                problems.append(Problem(where, f"class {obj.label!r} is not in {classes}", k, obj.label))
+                continue
+            cls = classes.index(obj.label)
+            if task == "detect":
+                cx, cy, w, h = ((obj.bbox[:2] + obj.bbox[2:]) / 2).tolist() + (obj.bbox[2:] - obj.bbox[:2]).tolist()
+                vals = [cx / ann.width, cy / ann.height, w / ann.width, h / ann.height]
+            elif len(obj.polygons) == 1:
+                vals = (obj.polygons[0] / [ann.width, ann.height]).reshape(-1).tolist()
+            else:
+                problems.append(Problem(where, f"has {len(obj.polygons)} polygons; YOLO segment needs exactly one", k, obj.label))
+                continue
+            lines.append(" ".join([str(cls)] + [f"{v:.6f}" for v in vals]))
+        files[Path(ann.file_name).stem + ".txt"] = "\n".join(lines) + ("\n" if lines else "")
+    if problems:
+        raise AnnotationError(problems, "objects that cannot be written as YOLO")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    (folder / "classes.txt").write_text("\n".join(classes) + "\n", encoding="utf-8")
+    return folder
+
+
+# ------------------------------------------------------------------------------ labelme
+
+
+def _shape_object(kind: str, pts: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]] | str:
+    """(bbox, polygons) of a labelme/VIA shape from its points, or an error message."""
+    if kind in ("rectangle", "rect"):
+        if len(pts) != 2:
+            return f"a rectangle needs 2 points, got {len(pts)}"
+        return np.r_[pts.min(0), pts.max(0)], []
+    if kind == "polygon":
+        if len(pts) < 3:
+            return f"a polygon needs at least 3 points, got {len(pts)}"
+        return polygons_bbox([pts]), [pts]
+    if kind == "circle":  # labelme: centre and a point on the circle
+        if len(pts) != 2:
+            return f"a circle needs 2 points (centre, rim), got {len(pts)}"
+        r = float(np.hypot(*(pts[1] - pts[0])))
+        return np.r_[pts[0] - r, pts[0] + r], []
+    return f"shape type {kind!r} has no area (supported: rectangle, polygon, circle)"
+
+
+def read_labelme(path, problems: list | None = None) -> ImageAnnotation | None:
+    """One labelme JSON file → :class:`ImageAnnotation`.
+
+    Rectangles become boxes; polygons become polygons (and their box); circles become
+    boxes. Shapes with the same ``label`` and a non-null ``group_id`` are merged into one
+    object with several polygons (labelme's own convention for split objects). Points,
+    lines and line strips have no area and are reported as problems.
+    """
+    path = Path(path)
+    found, finish = _collector(problems)
+    data = _read_json(path, found)
+    src = str(path)
+    if data is None or not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
+        if data is not None:
+            found.append(Problem(src, "expected a labelme dict with 'shapes' (list), 'imagePath', 'imageWidth', 'imageHeight'"))
+        finish("problems in a labelme file")
+        return None
+    for key in ("imagePath", "imageWidth", "imageHeight"):
+        if key not in data:
+            found.append(Problem(src, f"missing {key!r}"))
+    ann = ImageAnnotation(str(data.get("imagePath", "")), data.get("imageWidth"), data.get("imageHeight"), source=src)
+    groups: dict = {}
+    for k, shape in enumerate(data["shapes"]):
+        label = str(shape.get("label", "")).strip() if isinstance(shape, dict) else ""
+        if not isinstance(shape, dict) or not label or "points" not in shape:
+            found.append(Problem(src, "a shape needs 'label' and 'points'", k))
+            continue
+        try:
+            pts = np.asarray(shape["points"], dtype=np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            found.append(Problem(src, f"points {shape['points']!r} are not [[x, y], ...]", k, label))
+            continue
+        got = _shape_object(shape.get("shape_type", "polygon"), pts)
+        if isinstance(got, str):
+            found.append(Problem(src, got, k, label))
+            continue
+        bbox, polygons = got
+        group = shape.get("group_id")
+        if group is not None and (label, group) in groups:
+            obj = groups[(label, group)]
+            obj.polygons.extend(polygons)
+            obj.bbox = np.r_[np.minimum(obj.bbox[:2], bbox[:2]), np.maximum(obj.bbox[2:], bbox[2:])]
+            continue
+        obj = Object(label, bbox, polygons)
+        if group is not None:
+            groups[(label, group)] = obj
+        ann.objects.append(obj)
+    finish("problems in a labelme file")
+    return ann
+
+
+def write_labelme(ann: ImageAnnotation, path, image_path: str | None = None) -> Path:
+    """Write one :class:`ImageAnnotation` as a labelme JSON (``version`` 5.x layout).
+
+    An object with polygons becomes ``polygon`` shapes (several parts share a
+    ``group_id``), a box-only object a ``rectangle``. ``imagePath`` is ``image_path``
+    (default ``ann.file_name``), relative to the JSON file as labelme stores it;
+    ``imageData`` is ``null`` (labelme then loads the image from ``imagePath``).
+    """
+    path = Path(path)
+    shapes = []
+    for k, obj in enumerate(ann.objects):
+        base = {"label": obj.label, "description": "", "flags": {}, "mask": None}
+        if obj.polygons:
+            group = k if len(obj.polygons) > 1 else None
+            for poly in obj.polygons:
+                shapes.append({**base, "points": poly.tolist(), "group_id": group, "shape_type": "polygon"})
+        else:
+            shapes.append({**base, "points": obj.bbox.reshape(2, 2).tolist(), "group_id": None, "shape_type": "rectangle"})
+    data = {"version": "5.5.0", "flags": {}, "shapes": shapes, "imagePath": image_path or ann.file_name,
+            "imageData": None, "imageHeight": ann.height, "imageWidth": ann.width}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------- VIA
+
+
+def read_via(path, image_dir=None, class_attribute: str | None = "class",
+             problems: list | None = None) -> list[ImageAnnotation]:
+    """A VIA 2 JSON file → annotations: a project (*Project → Save*, with
+    ``_via_img_metadata``) or an annotation export (*Annotation → Export as json*,
+    which is that part alone).
+
+    Regions: ``rect``, ``polygon``, ``circle`` and ``ellipse`` (circles and ellipses as
+    boxes). The class is the region attribute ``class_attribute`` (``None``: the only
+    attribute). Regions with the same class and a ``group`` attribute form one object.
+    VIA does not store image sizes: they come from the images in ``image_dir`` (default:
+    the JSON's folder) and stay ``None`` when the image is not found.
+    """
+    path = Path(path)
+    found, finish = _collector(problems)
+    data = _read_json(path, found)
+    src = str(path)
+    if data is None:
+        finish("problems in a VIA file")
+        return []
+    meta = data.get("_via_img_metadata", data) if isinstance(data, dict) else None
+    if not isinstance(meta, dict):
+        found.append(Problem(src, "expected a VIA 2 project or export (a dict of images with 'filename' and 'regions')"))
+        finish("problems in a VIA file")
+        return []
+    folder = Path(image_dir) if image_dir else path.parent
+    anns = []
+    for key, entry in meta.items():
+        if not isinstance(entry, dict) or "filename" not in entry or not isinstance(entry.get("regions"), list):
+            found.append(Problem(f"{src} [{key}]", "expected 'filename' and 'regions' (a list, VIA 2)"))
+            continue
+        image = folder / entry["filename"]
+        size = _image_size(image) if image.is_file() else None
+        ann = ImageAnnotation(entry["filename"], *(size or (None, None)), source=f"{src} [{entry['filename']}]")
+        groups: dict = {}
+        for k, region in enumerate(entry["regions"]):
+            shape = region.get("shape_attributes", {}) if isinstance(region, dict) else {}
+            attrs = region.get("region_attributes", {}) if isinstance(region, dict) else {}
+            if class_attribute is None:
+                label_keys = [a for a in attrs if a != "group"]
+                label = str(attrs[label_keys[0]]).strip() if len(label_keys) == 1 else ""
+            else:
+                label = str(attrs.get(class_attribute, "")).strip()
+            if not label:
+                found.append(Problem(ann.source, f"region has no class attribute {class_attribute!r} "
+                                                 f"(its attributes: {sorted(attrs)})", k))
+                continue
+            kind = shape.get("name")
+            try:
+                if kind == "rect":
+                    pts = np.array([[shape["x"], shape["y"]], [shape["x"] + shape["width"], shape["y"] + shape["height"]]], float)
+                elif kind == "polygon":
+                    pts = np.c_[np.asarray(shape["all_points_x"], float), np.asarray(shape["all_points_y"], float)]
+                elif kind in ("circle", "ellipse"):
+                    rx, ry = (shape["r"], shape["r"]) if kind == "circle" else (shape["rx"], shape["ry"])
+                    pts = np.array([[shape["cx"] - rx, shape["cy"] - ry], [shape["cx"] + rx, shape["cy"] + ry]], float)
+                    kind = "rect"
+                else:
+                    found.append(Problem(ann.source, f"region shape {kind!r} has no area (supported: rect, polygon, circle, ellipse)", k, label))
+                    continue
+            except (KeyError, TypeError, ValueError) as err:
+                found.append(Problem(ann.source, f"{kind} region is missing or has a bad value {err}", k, label))
+                continue
+            got = _shape_object(kind, pts)
+            if isinstance(got, str):
+                found.append(Problem(ann.source, got, k, label))
+                continue
+            bbox, polygons = got
+            group = attrs.get("group")
+            if group not in (None, "") and (label, group) in groups:
+                obj = groups[(label, group)]
+                obj.polygons.extend(polygons)
+                obj.bbox = np.r_[np.minimum(obj.bbox[:2], bbox[:2]), np.maximum(obj.bbox[2:], bbox[2:])]
+                continue
+            obj = Object(label, bbox, polygons)
+            if group not in (None, ""):
+                groups[(label, group)] = obj
+            ann.objects.append(obj)
+        anns.append(ann)
+    finish("problems in a VIA file")
+    return anns
+
+
+def write_via(annotations: list[ImageAnnotation], path, image_dir=None, class_attribute: str = "class") -> Path:
+    """Write a VIA 2 project JSON (open it with *Project → Load* in ``via.html``).
+
+    Box-only objects become ``rect`` regions, polygons ``polygon`` regions (parts of one
+    object share a ``group`` region attribute). Keys are ``filename + size`` as VIA makes
+    them, with the image's byte size when it is found in ``image_dir`` (-1 otherwise).
+    """
+    path = Path(path)
+    folder = Path(image_dir) if image_dir else path.parent
+    meta, names = {}, sorted({o.label for a in annotations for o in a.objects})
+    for ann in annotations:
+        image = folder / ann.file_name
+        size = image.stat().st_size if image.is_file() else -1
+        regions = []
+        for k, obj in enumerate(ann.objects):
+            attrs = {class_attribute: obj.label}
+            if len(obj.polygons) > 1:
+                attrs["group"] = str(k)
+            if obj.polygons:
+                for poly in obj.polygons:
+                    regions.append({"shape_attributes": {"name": "polygon", "all_points_x": poly[:, 0].tolist(),
+                                                         "all_points_y": poly[:, 1].tolist()},
+                                    "region_attributes": dict(attrs)})
+            else:
+                x1, y1, x2, y2 = (float(v) for v in obj.bbox)
+                regions.append({"shape_attributes": {"name": "rect", "x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1},
+                                "region_attributes": attrs})
+        meta[f"{ann.file_name}{size}"] = {"filename": ann.file_name, "size": size, "regions": regions, "file_attributes": {}}
+    project = {
+        "_via_settings": {"ui": {"annotation_editor_height": 25, "annotation_editor_fontsize": 0.8,
+                                 "leftsidebar_width": 18, "image_grid": {}, "image": {"region_label": class_attribute}},
+                          "core": {"buffer_size": 18, "filepath": {}, "default_filepath": ""},
+                          "project": {"name": path.stem}},
+        "_via_img_metadata": meta,
+        "_via_attributes": {"region": {class_attribute: {"type": "dropdown", "description": "object class",
+                                                         "options": {n: "" for n in names}, "default_options": {}}},
+                            "file": {}},
+        "_via_data_format_version": "2.0.10",
+        "_via_image_id_list": list(meta),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(project, indent=1), encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------- reading any format
+
+
+def read(path, fmt: str, image_dir=None, class_names=None, problems: list | None = None) -> list[ImageAnnotation]:
+    """Read a data set in any format: ``voc``/``labelme`` take a file or a folder of
+    ``*.xml``/``*.json`` files, ``coco``/``via`` one JSON file, ``yolo`` a label folder.
+    Raises :class:`AnnotationError` listing every problem (or appends to ``problems``)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt={fmt!r}: expected one of {', '.join(FORMATS)}")
+    path = Path(path)
+    found, finish = _collector(problems)
+    if fmt in ("voc", "labelme"):
+        files = sorted(path.glob("*.xml" if fmt == "voc" else "*.json")) if path.is_dir() else [path]
+        if not files:
+            found.append(Problem(str(path), f"no {'*.xml' if fmt == 'voc' else '*.json'} files in the folder"))
+        reader = read_voc if fmt == "voc" else read_labelme
+        anns = [a for a in (reader(f, found) for f in files) if a is not None]
+    elif fmt == "coco":
+        anns = read_coco(path, found)[0]
+    elif fmt == "via":
+        anns = read_via(path, image_dir, problems=found)
+    else:
+        anns = read_yolo(path, image_dir, class_names, found)
+    finish(f"problems reading {fmt} annotations")
+    return anns
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def validate(source, fmt: str | None = None, class_names=None, image_dir=None) -> list[ImageAnnotation]:
+    """Check a data set and raise one :class:`AnnotationError` listing **every** problem,
+    each with its file and object; return the annotations when there is none (``2_6``).
+
+    Args:
+        source: a path read with :func:`read` (give ``fmt``), or a list of
+            :class:`ImageAnnotation` already in memory.
+        class_names: the allowed classes (``"BG"`` may lead); ``None`` skips that check.
+        image_dir: where the images are; default: beside the annotation file (labelme and
+            VIA), the label folder (YOLO), or not checked (VOC, COCO, in-memory lists).
+
+    Reported: malformed files (bad JSON/XML, missing keys, shapes without area),
+    unknown classes, boxes with zero or negative width or height, boxes or polygon points
+    outside the image, unknown image size, missing image files, and image files whose size
+    disagrees with the annotation. Nothing is skipped or fixed.
+    """
+    problems: list[Problem] = []
+    if isinstance(source, (str, Path)):
+        if fmt is None:
+            raise ValueError("validate: give fmt= when source is a path")
+        anns = read(source, fmt, image_dir=image_dir, class_names=class_names, problems=problems)
+    else:
+        anns = list(source)
+    allowed = None if class_names is None else set(object_classes(class_names))
+    for ann in anns:
+        where = ann.source or ann.file_name
+        folders = [Path(image_dir)] if image_dir else []
+        if not image_dir and fmt in ("labelme", "via", "yolo") and ann.source:
+            folders.append(Path(ann.source.split(" [")[0]).parent)
+        if folders:
+            image = _find_image(ann.file_name, folders)
+            if image is None:
+                problems.append(Problem(where, f"image file {ann.file_name!r} not found in {', '.join(map(str, folders))}"))
+            else:
+                size = _image_size(image)
+                if size is None:
+                    problems.append(Problem(where, f"image file {image} cannot be read"))
+                elif ann.width is not None and ann.height is not None and size != (ann.width, ann.height):
+                    problems.append(Problem(where, f"annotation says {ann.width}x{ann.height} but {image.name} is {size[0]}x{size[1]}"))
+        if ann.width is None or ann.height is None:
+            problems.append(Problem(where, f"size of image {ann.file_name!r} unknown (no width/height and no image file)"))
+        for k, obj in enumerate(ann.objects):
+            if allowed is not None and obj.label not in allowed:
+                problems.append(Problem(where, f"unknown class {obj.label!r} (known: {', '.join(sorted(allowed))})", k, obj.label))
+            x1, y1, x2, y2 = obj.bbox
+            if x2 <= x1 or y2 <= y1:
+                problems.append(Problem(where, f"box {_fmt_box(obj.bbox)} has zero or negative size "
+                                               f"({x2 - x1:g} x {y2 - y1:g})", k, obj.label))
+            if ann.width is not None and ann.height is not None:
+                if x1 < 0 or y1 < 0 or x2 > ann.width or y2 > ann.height:
+                    problems.append(Problem(where, f"box {_fmt_box(obj.bbox)} extends outside the "
+                                                   f"{ann.width}x{ann.height} image", k, obj.label))
+                for poly in obj.polygons:
+                    if np.any(poly < 0) or np.any(poly[:, 0] > ann.width) or np.any(poly[:, 1] > ann.height):
+                        problems.append(Problem(where, f"polygon points outside the {ann.width}x{ann.height} image", k, obj.label))
+                        break
+    if problems:
+        problems.sort(key=lambda p: (p.file, -1 if p.object is None else p.object))  # file by file, in file order
+        raise AnnotationError(problems, "annotation problems")
+    return anns
+
+
+def _fmt_box(b) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in np.round(np.asarray(b, float), 2)) + "]"
+
+
+# ------------------------------------------------------------- bridges to the course
+
+
+def to_detection(annotations: list[ImageAnnotation], class_names: list[str]) -> list[dict]:
+    """Annotations → ``[dict(boxes (K, 4) float32 xyxy, class_ids (K,) int32)]``, class ids
+    being positions in ``class_names`` (``"BG"`` at 0 gives :mod:`utils.data`'s 1-based
+    ids), ready for :func:`utils.detection.coco_evaluate` and :func:`utils.detection.draw_boxes`.
+    An unknown class raises :class:`AnnotationError` listing them all."""
+    names = list(class_names)
+    problems, out = [], []
+    for ann in annotations:
+        for k, o in enumerate(ann.objects):
+            if o.label not in names:
+                problems.append(Problem(ann.source or ann.file_name, f"unknown class {o.label!r}", k, o.label))
+        out.append({"boxes": np.array([o.bbox for o in ann.objects], np.float32).reshape(-1, 4),
+                    "class_ids": np.array([names.index(o.label) if o.label in names else -1 for o in ann.objects], np.int32)})
+    if problems:
+        raise AnnotationError(problems, "objects with classes outside class_names")
+    return out
+
+
+def from_instance_set(dataset, indices=None, file_names=None, polygons: bool = True,
+                      tolerance: float = 0.0) -> list[ImageAnnotation]:
+    """Annotations of images of a :class:`utils.data.InstanceSet` (e.g. ``pasted_objects``):
+    exact boxes, and (``polygons=True``) the outlines of the visible masks from
+    :func:`mask_to_polygons` (``2_6``). ``file_names`` default ``image_000.png``, ...
+    """
+    indices = range(len(dataset)) if indices is None else list(indices)
+    anns = []
+    for n, i in enumerate(indices):
+        item = dataset[i]
+        h, w = item["image"].shape[:2]
+        name = file_names[n] if file_names is not None else f"image_{i:03d}.png"
+        objects = [Object(dataset.class_names[int(c)], box,
+                          mask_to_polygons(item["masks"][..., k], tolerance) if polygons else [])
+                   for k, (c, box) in enumerate(zip(item["class_ids"], item["boxes"]))]
+        anns.append(ImageAnnotation(name, w, h, objects, source=name))
+    return anns

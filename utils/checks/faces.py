@@ -1,0 +1,141 @@
+"""Checks for the face notebooks (``4_1`` to ``4_3``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._core import Case, CheckFailed, check_value, run_cases
+
+__all__ = ["encoding_distance", "face_database", "nearest_name", "error_rates", "box_iou"]
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(40_000 + seed)
+
+
+def encoding_distance(func) -> bool:
+    """``func(a: (128,), b: (128,)) -> float``: the Euclidean distance between two face
+    encodings, as ``face_recognition.face_distance`` measures it (``4_1``)."""
+    rng = _rng(1)
+    a, b = rng.normal(0, 0.1, 128), rng.normal(0, 0.1, 128)
+    cases = [Case((a, a.copy()), expected=0.0, label="a face and itself"),
+             Case((np.zeros(128), np.r_[3.0, 4.0, np.zeros(126)]), expected=5.0, label="3-4-5 triangle"),
+             Case((a, b), expected=float(np.sqrt(((a - b) ** 2).sum())), label="two random encodings"),
+             Case((b, a), expected=float(np.sqrt(((a - b) ** 2).sum())), label="order does not matter")]
+    return run_cases("encoding_distance", func, cases,
+                     hint="square the differences, sum them, take the square root (np.linalg.norm(a - b)).")
+
+
+def nearest_name(func) -> bool:
+    """``func(distances: (K,), names: list of K str, tolerance: float) -> str``: the name of the
+    nearest known face if its distance is at most ``tolerance``, else ``"unknown"`` (``4_2``)."""
+    names = ["Ada", "Grace", "Alan", "Grace"]
+    cases = [Case((np.array([0.7, 0.35, 0.5, 0.8]), names, 0.6), expected="Grace", label="nearest is Grace"),
+             Case((np.array([0.7, 0.65, 0.9, 0.8]), names, 0.6), expected="unknown", label="everyone too far"),
+             Case((np.array([0.7, 0.65, 0.6, 0.8]), names, 0.6), expected="Alan",
+                  label="exactly at the tolerance counts as a match"),
+             Case((np.array([0.3, 0.2, 0.25, 0.1]), names, 0.15), expected="Grace", label="strict tolerance"),
+             Case((np.zeros(0), [], 0.6), expected="unknown", label="an empty database")]
+    return run_cases("nearest_name", func, cases,
+                     hint="if there are no distances return 'unknown'; j = np.argmin(distances); "
+                          "return names[j] if distances[j] <= tolerance else 'unknown'.")
+
+
+def error_rates(func) -> bool:
+    """``func(same: (P,), different: (N,), tolerance) -> (false_reject_rate, false_accept_rate)``:
+    the share of same-person distances above the tolerance (wrongly rejected) and of
+    different-person distances at or below it (wrongly accepted) (``4_2``)."""
+    rng = _rng(2)
+    same, diff = rng.uniform(0.1, 0.7, 50), rng.uniform(0.4, 1.0, 80)
+    cases = [Case((np.array([0.2, 0.5, 0.7, 0.3]), np.array([0.5, 0.9, 0.65]), 0.6), expected=(0.25, 1 / 3),
+                  label="the slide"),
+             Case((same, diff, 0.0), expected=(1.0, 0.0), label="tolerance 0: accept nobody"),
+             Case((same, diff, 2.0), expected=(0.0, 1.0), label="tolerance 2: accept everybody"),
+             Case((same, diff, 0.55), expected=(float((same > 0.55).mean()), float((diff <= 0.55).mean())),
+                  label="random distances")]
+    return run_cases("error_rates", func, cases,
+                     hint="false rejects: np.mean(same > tolerance); false accepts: np.mean(different <= tolerance).")
+
+
+def _ref_iou(a, b) -> float:
+    h = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    w = max(0, min(a[1], b[1]) - max(a[3], b[3]))
+    inter = h * w
+    union = (a[2] - a[0]) * (a[1] - a[3]) + (b[2] - b[0]) * (b[1] - b[3]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def box_iou(func) -> bool:
+    """``func(a, b) -> float``: intersection over union of two boxes given as
+    ``(top, right, bottom, left)`` pixels, face_recognition's order (``4_3``)."""
+    rng = _rng(3)
+    cases = [Case(((10, 50, 50, 10), (10, 50, 50, 10)), expected=1.0, label="the same box"),
+             Case(((0, 10, 10, 0), (20, 40, 40, 20)), expected=0.0, label="far apart"),
+             Case(((0, 10, 10, 0), (0, 20, 10, 10)), expected=0.0, label="touching edges only"),
+             Case(((0, 10, 10, 0), (5, 15, 15, 5)), expected=25 / 175, label="quarter overlap"),
+             Case(((0, 100, 100, 0), (25, 75, 75, 25)), expected=0.25, label="one inside the other")]
+    for _ in range(3):
+        t, l = rng.integers(0, 50, 2)
+        a = (int(t), int(l + rng.integers(5, 60)), int(t + rng.integers(5, 60)), int(l))
+        t, l = rng.integers(0, 50, 2)
+        b = (int(t), int(l + rng.integers(5, 60)), int(t + rng.integers(5, 60)), int(l))
+        cases.append(Case((a, b), expected=_ref_iou(a, b), label=f"random {a} and {b}"))
+    return run_cases("box_iou", func, cases,
+                     hint="intersection height = min(bottoms) - max(tops), width = min(rights) - max(lefts), "
+                          "both clipped at 0; union = area a + area b - intersection.")
+
+
+def face_database(db, min_people: int = 2, min_faces: int = 1) -> bool:
+    """Check the face database you built (``4_1`` exercise): it opens as a face database,
+    SQLite finds it sound, it holds at least ``min_people`` people with at least ``min_faces``
+    face(s) each, every encoding is 128 finite numbers made by one model, no face photo is
+    stored, and every enrolled face is recognised as its own person (leave-one-out when a
+    person has several faces, otherwise nobody else is nearer than the tolerance)."""
+    from utils.faces import FaceDB, FaceDBError
+
+    own = not isinstance(db, FaceDB)
+    try:
+        fdb = FaceDB(Path(db), create=False) if own else db
+    except FaceDBError as err:
+        raise CheckFailed(f"face_database failed: {err}\n  hint: pass the path your enrol cell wrote") from None
+    try:
+        people = fdb.people()
+        rows = fdb.rows()
+        names, enc = fdb.known()
+        problems = []
+        if fdb.integrity() != "ok":
+            problems.append("SQLite's integrity check fails")
+        if len(people) < min_people:
+            problems.append(f"{len(people)} people enrolled, expected at least {min_people} (you and your neighbours)")
+        few = [p["name"] for p in people if p["faces"] < min_faces]
+        if few:
+            problems.append(f"fewer than {min_faces} face(s) for: {', '.join(few)}")
+        if len({r['model'] for r in rows}) > 1:
+            problems.append("faces made with different encoder models are mixed")
+        if any(r["photo"] for r in rows):
+            problems.append("face photos are stored: enrol without keep_photos (encodings only)")
+        if enc.shape != (len(rows), 128) or not np.isfinite(enc).all():
+            problems.append(f"encodings of shape {enc.shape}, expected ({len(rows)}, 128) finite numbers")
+        else:
+            from utils.faces import face_distance
+
+            d = face_distance(enc, enc)
+            np.fill_diagonal(d, np.inf)
+            wrong = []
+            for i, name in enumerate(names):
+                j = int(np.argmin(d[i])) if len(names) > 1 else None
+                if j is None:
+                    continue
+                if sum(n == name for n in names) > 1 and names[j] != name:
+                    wrong.append(f"{rows[i]['source']} ({name}) is nearest to {names[j]}")
+                elif sum(n == name for n in names) == 1 and d[i, j] <= 0.6:
+                    wrong.append(f"{rows[i]['source']} ({name}) is within 0.6 of {names[j]}")
+            if wrong:
+                problems.append("faces that would be confused: " + "; ".join(wrong[:3]))
+    finally:
+        if own:
+            fdb.close()
+    return check_value("face_database", problems, judge=lambda p: "; ".join(p) or None,
+                       hint="enrol one sub-folder per person with FaceDB.enrol_folder; use clear, frontal, "
+                            "well-lit photos of each person, one face per photo.")
