@@ -42,6 +42,16 @@ def test_truncated_file_is_reported_as_corrupt(tmp_path):
         images.load_image(cut)
 
 
+def test_truncated_file_is_refused_even_after_face_recognition_is_imported(tmp_path):
+    from PIL import ImageFile
+
+    import face_recognition  # noqa: F401  (sets ImageFile.LOAD_TRUNCATED_IMAGES = True)
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    test_truncated_file_is_reported_as_corrupt(tmp_path)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # the global setting is left as it was
+
+
 def test_folder_given_instead_of_file(tmp_path):
     with pytest.raises(ImageError, match="is a folder"):
         images.load_image(tmp_path)

@@ -25,12 +25,15 @@ class ImageError(ValueError):
 
 
 def _open(path: Path):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file (expected an image file)")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, expected an image file")
+    # face_recognition sets PIL's LOAD_TRUNCATED_IMAGES globally on import, which would let a
+    # truncated file load as a half-grey picture: refuse truncation here whatever was imported.
+    saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
         img = Image.open(path)
         img.load()
@@ -38,6 +41,8 @@ def _open(path: Path):
         raise ImageError(f"{path}: not an image file (expected JPEG, PNG, BMP, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageError(f"{path}: corrupt or truncated image ({err})") from None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = saved
     return img
 
 
