@@ -10,12 +10,130 @@ KNOBS = {
         "both": {"photo": "chelsea"},
     },
     "0_2": {
-        "fast": {"dataset": "mnist-sample", "train_size": 4000, "epochs": 4, "batch_size": 64},
-        "full": {"dataset": "keras-mnist", "train_size": 60000, "epochs": 10, "batch_size": 128},
+        # the data set itself follows the mode: data.mnist() gives the 5,000-digit sample in fast mode
+        "fast": {"epochs": 5, "batch_size": 64},
+        "full": {"epochs": 10, "batch_size": 128},
+    },
+    "1_1": {
+        "both": {"photos": ["grace_hopper", "chelsea", "coffee", "astronaut", "rocket"], "top": 5,
+                 # built with weights=None just to count parameters (about 1-2 s each)
+                 "count_models": ["MobileNetV2", "EfficientNetB0", "ResNet50", "InceptionV3", "VGG16"]},
+        "fast": {"backbones": ["digits04"]},
+        "full": {"backbones": ["VGG16", "ResNet50", "MobileNetV2"]},
+    },
+    "1_2": {
+        "both": {"shots": [5, 10, 25, 50, 100], "demo_shots": 10, "batch_size": 32},
+        "fast": {"backbone": "digits04", "task": "digits59", "image_size": 32, "fine_tune_from": "block3_conv1",
+                 "seeds": [0, 1], "images_per_epoch": 256, "head_epochs": 8, "fine_tune_epochs": 4,
+                 "scratch_epochs": 8},
+        "full": {"backbone": "MobileNetV2", "task": "flowers", "image_size": 160, "fine_tune_from": "block_13_expand",
+                 "seeds": [0, 1, 2], "images_per_epoch": 512, "head_epochs": 10, "fine_tune_epochs": 10,
+                 "scratch_epochs": 30},
     },
     "2_1": {
         "both": {"photos": ["astronaut", "grace_hopper", "chelsea"]},
-        "fast": {"timing_repeats": 3},
-        "full": {"timing_repeats": 10},
+        "fast": {"timing_repeats": 3, "n_features": 3000},
+        "full": {"timing_repeats": 10, "n_features": 20000},
+    },
+    "2_2": {
+        "both": {"test_seed": 1002, "batch_size": 32, "learning_rate": 3e-3, "box_loss_weight": 15.0},
+        "fast": {"backbone": "small_cnn", "filters": (8, 16, 32, 64), "weights": None, "image_size": 48,
+                 "train_size": 1200, "test_size": 300, "epochs": 8},
+        "full": {"backbone": "mobilenet_v3_small", "filters": None, "weights": "mobilenet_v3_small_no_top",
+                 "image_size": 160, "train_size": 6000, "test_size": 1000, "epochs": 15},
+    },
+    "4_1": {
+        "both": {"detector": "hog", "tolerance": 0.6},
+        # fast: the folder of people is written from the shipped photos; full: your webcam, else data/faces/
+        "fast": {"webcam": False, "people_folder": None, "capture_frames": 0},
+        "full": {"webcam": True, "people_folder": "data/faces", "capture_frames": 5},
+    },
+    "4_2": {
+        "both": {"tolerance": 0.6, "knn_k": 3},
+        "fast": {"video_frames": 16, "video_side": 256, "lfw_faces": 24, "webcam": False},
+        "full": {"video_frames": 120, "video_side": 480, "lfw_faces": 100, "webcam": True},
+    },
+    "4_3": {
+        "fast": {"side": 256, "cnn_upsample": 0, "timing_repeats": 2, "lfw_count": 16},
+        # dlib's CNN on a CPU costs about 10 s per 512-pixel image with upsample=1: keep it at 0
+        "full": {"side": 512, "cnn_upsample": 0, "timing_repeats": 3, "lfw_count": 100},
+    },
+    "4_4": {
+        # train on 4 photos per person (original + 3 variants); test on unseen variant pairs and unseen LFW faces
+        "both": {"train_variants": ["original", "flip", "bright", "rotate+8"], "pixels": 32, "cnn_seeds": [0, 1, 2]},
+        "fast": {"embedders": ["dlib"], "test_variants": 12, "others_train": 12, "others_test": 24,
+                 "cnn_epochs": 40},
+        "full": {"embedders": ["dlib", "vggface2"], "test_variants": 16, "others_train": 30, "others_test": 70,
+                 "cnn_epochs": 80},
+    },
+    "3_1": {
+        "both": {"conf_threshold": 0.5, "mask_threshold": 0.3, "conf_thresholds": [0.3, 0.5, 0.7, 0.9],
+                 "mask_thresholds": [0.1, 0.3, 0.5, 0.7, 0.9]},
+        "fast": {"model": "own-segmenter", "train_images": 400, "epochs": 20, "net_size": 32,
+                 "eval_set": "shapes", "eval_images": 100, "eval_size": 64, "photo": None},
+        "full": {"model": "mask_rcnn_inception_v2_coco", "train_images": 0, "epochs": 0, "net_size": None,
+                 "eval_set": "pasted_objects", "eval_images": 50, "eval_size": 256, "photo": "astronaut"},
+    },
+    "2_3": {
+        # classic detectors and a mini R-CNN on 96x96 pasted objects; nothing pretrained in either mode
+        "both": {"image_size": 96, "train_seed": 1, "test_seed": 2, "hog_class": "cat", "window": 32, "hog_cell": 8,
+                 "pyramid": [1.0, 0.75, 0.56, 0.42], "svm_C": 0.01, "ss_k": 50, "ss_sigma": 0.8, "crop": 32,
+                 "neg_ratio": 3, "batch_size": 64, "nms_iou": 0.5, "max_output": 100},
+        "fast": {"train_size": 250, "test_size": 100, "epochs": 6},
+        "full": {"train_size": 1500, "test_size": 500, "epochs": 15},
+    },
+    "2_4": {
+        # fast: a small YOLOv1-style detector on 64x64 pasted objects; full: the same, bigger, plus YOLOv3 (COCO) in OpenCV
+        "both": {"image_size": 64, "grid": 8, "boxes_per_cell": 2, "train_seed": 1, "test_seed": 2,
+                 "batch_size": 64, "learning_rate": 8e-3, "yolov3_input": 416, "conf_threshold": 0.5,
+                 "nms_threshold": 0.4},
+        "fast": {"train_size": 3200, "test_size": 300, "epochs": 12, "yolov3": False,
+                 "photo_file": None, "crop_class": "cat"},
+        "full": {"train_size": 8000, "test_size": 1000, "epochs": 30, "yolov3": True,
+                 "photo_file": "data/giraffe.jpg", "crop_class": "giraffe"},
+    },
+    "2_5": {
+        # a tiny SSD on 64x64 pasted objects in both modes; full mode adds MobileNet-SSD (Caffe, VOC) in OpenCV
+        "both": {"image_size": 64, "strides": [8, 16], "s_min": 0.25, "s_max": 0.55, "ratios": [1.0, 2.0, 0.5],
+                 "match_iou": 0.5, "neg_pos_ratio": 3, "train_seed": 1, "test_seed": 2, "batch_size": 64,
+                 "learning_rate": 8e-3, "conf_threshold": 0.5},
+        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "mobilenet_ssd": False, "photos": []},
+        "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "mobilenet_ssd": True,
+                 "photos": ["chelsea", "motorcycle_left", "astronaut", "coffee"]},
+    },
+    "2_6": {
+        "both": {"image_size": 128, "jitter_px": 3.0, "eval_seed": 2006},
+        "fast": {"num_images": 12, "eval_images": 100},
+        "full": {"num_images": 100, "eval_images": 500},
+    },
+    "3_2": {
+        "both": {"test_seed": 3, "test_images": 20},
+        # fast: the course's shapes checkpoint (python -m utils.mrcnn.train_shapes) on new shapes;
+        # full: Matterport's COCO weights on data/giraffe.jpg if you add one, else a course photo
+        "fast": {"model": "shapes", "weights": "course", "photo_file": None, "photo": None},
+        "full": {"model": "coco", "weights": "mask_rcnn_coco.h5", "photo_file": "data/giraffe.jpg", "photo": "chelsea"},
+    },
+    "3_3": {
+        "both": {"train_seed": 11, "val_seed": 2, "learning_rate": 0.001},
+        # fast: shapes exported as VIA folders, the small CPU network from scratch;
+        # full: your VIA-annotated kick scooters (data/kick_scooters/{train,val}), ResNet-101 from COCO
+        "fast": {"dataset": None, "train_images": 1000, "val_images": 300, "class_names": ["square", "circle", "triangle"],
+                 "class_attribute": "name", "small_model": True, "init_weights": None, "images_per_gpu": 4,
+                 "steps_per_epoch": 200, "validation_steps": 4, "epochs_heads": 1, "epochs": 7, "epochs_low_lr": 1,
+                 "min_confidence": 0.5},
+        "full": {"dataset": "data/kick_scooters", "train_images": None, "val_images": None,
+                 "class_names": ["kick_scooter"], "class_attribute": None, "small_model": False,
+                 "init_weights": "mask_rcnn_coco.h5", "images_per_gpu": 2, "steps_per_epoch": 100,
+                 "validation_steps": 50, "epochs_heads": 20, "epochs": 30, "epochs_low_lr": 10, "min_confidence": 0.9},
+    },
+    "3_4": {
+        "both": {"test_seed": 3, "own_seed": 4, "background": "china"},
+        # fast: the course's shapes checkpoint; full: the last checkpoint of your 3_3 training
+        "fast": {"small_model": True, "weights": "course", "class_names": ["square", "circle", "triangle"],
+                 "class_attribute": "name", "min_confidence": 0.5, "new_images": 4, "image_folder": None,
+                 "own_folder": None, "blur_ksize": 5},
+        "full": {"small_model": False, "weights": "last", "class_names": ["kick_scooter"], "class_attribute": None,
+                 "min_confidence": 0.9, "new_images": 4, "image_folder": "data/kick_scooters/test",
+                 "own_folder": "data/my_annotated_image", "blur_ksize": 21},
     },
 }

@@ -13,3 +13,10 @@ One module per part of the course; this package re-exports them all.
 """
 from ._core import Case, CheckFailed, check_value, compare, run_cases  # noqa: F401
 from .foundations import *  # noqa: F401,F403
+from .detection import *  # noqa: F401,F403
+from .faces import *  # noqa: F401,F403
+from .vggface import *  # noqa: F401,F403
+from .mrcnn_opencv import *  # noqa: F401,F403
+from .mrcnn_keras import *  # noqa: F401,F403
+from .yolo import *  # noqa: F401,F403
+from .transfer import *  # noqa: F401,F403
