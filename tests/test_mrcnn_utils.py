@@ -417,6 +417,32 @@ def test_export_via_round_trip(tmp_path):
         np.testing.assert_array_equal(ds.load_image(i), s.images[i])
 
 
+def test_export_via_keeps_thin_and_diagonal_pieces_exactly(tmp_path):
+    """One-pixel lines, a single pixel and a zigzag have zero-area outlines through pixel
+    centres; the exported polygons must still load back as exactly the same pixels."""
+    masks = np.zeros((32, 32, 4), bool)
+    masks[5, 3:20, 0] = True                        # horizontal line
+    masks[8:25, 28, 1] = True                       # vertical line
+    masks[12, 12, 2] = True                         # one pixel
+    for k in range(6):                              # diagonal zigzag, 8-connected
+        masks[20 + k, 5 + k, 3] = True
+    boxes = np.stack([data.mask_to_box(masks[..., k]) for k in range(4)])
+    s = data.InstanceSet(images=np.zeros((1, 32, 32, 3), np.uint8), masks=[masks],
+                         class_ids=[np.array([1, 1, 1, 1])], boxes=[boxes], class_names=["BG", "line"])
+    mu.export_via(s, tmp_path)
+    got, ids = mu.ViaDataset(tmp_path, class_names=["line"]).load_mask(0)
+    assert got.shape == masks.shape and list(ids) == [1, 1, 1, 1]
+    np.testing.assert_array_equal(got, masks)
+
+    bent = np.zeros((1, 16, 16, 1), bool)           # an L one pixel thin: covered, never lost
+    bent[0, 3:10, 4, 0] = bent[0, 9, 4:12, 0] = True
+    s = data.InstanceSet(images=np.zeros((1, 16, 16, 3), np.uint8), masks=[bent[0]], class_ids=[np.array([1])],
+                         boxes=[data.mask_to_box(bent[0, ..., 0])[None]], class_names=["BG", "line"])
+    mu.export_via(s, tmp_path / "bent")
+    got, _ = mu.ViaDataset(tmp_path / "bent", class_names=["line"]).load_mask(0)
+    assert got[bent[0]].all() and got.sum() < 3 * bent.sum()
+
+
 def test_via_shapes_formats_and_class_inference(tmp_path):
     regions = [
         poly([10, 20, 20, 10], [5, 5, 15, 15], "scooter"),

@@ -60,7 +60,10 @@ def _solution_lines(source):
                 continue  # docstring
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 continue
-            text = ast.unparse(stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None else stmt)
+            value = getattr(stmt, "value", None) if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+            # The right-hand side is the answer (stubs keep `name = ...`); a bare constant or name
+            # such as `True` is too common to search for alone, so keep its whole statement then.
+            text = ast.unparse(stmt if value is None or isinstance(value, (ast.Constant, ast.Name)) else value)
             for line in text.splitlines():
                 if len(line.strip()) > 3:
                     lines.add(line.strip())

@@ -510,6 +510,35 @@ def backbone(kind: str = "small_cnn", image_size: int = 64, weights=None,
     return model
 
 
+# --------------------------------------------------------------- pretrained networks in OpenCV
+
+
+def read_dnn(reader, kind: str, *files):
+    """Read a pretrained network with an OpenCV ``cv2.dnn.readNetFrom...`` function, with
+    errors that name the files: ``files`` are ``(path, what)`` pairs in the reader's order,
+    ``what`` saying what the file should be (``"a Caffe .prototxt"``); ``path`` may be
+    ``None`` for an optional file, passed on as ``""``.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` when OpenCV cannot parse
+    them (a truncated weights file, a config of another framework) or reads an empty network.
+    Used by ``2_4`` (Darknet), ``2_5`` (Caffe) and ``3_1`` (TensorFlow).
+    """
+    import cv2
+
+    paths = [Path(f) if f else None for f, _ in files]
+    for path, (_, what) in zip(paths, files):
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file (expected {what})")
+    names = " + ".join(str(p) for p in paths if p is not None)
+    try:
+        net = reader(*(str(p) if p is not None else "" for p in paths))
+    except cv2.error as err:
+        raise ValueError(f"{names}: OpenCV cannot read this {kind} ({str(err).strip().splitlines()[-1]})") from None
+    if net.empty():
+        raise ValueError(f"{names}: OpenCV read an empty network")
+    return net
+
+
 # --------------------------------------------------------------------------- drawing
 
 

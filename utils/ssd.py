@@ -247,18 +247,8 @@ def read_caffe(prototxt, caffemodel):
     """``cv2.dnn.readNetFromCaffe(prototxt, caffemodel)`` with errors that name the files (``2_5``)."""
     import cv2
 
-    prototxt, caffemodel = Path(prototxt), Path(caffemodel)
-    for f, what in ((prototxt, "a Caffe .prototxt"), (caffemodel, "a Caffe .caffemodel")):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: no such file (expected {what})")
-    try:
-        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
-    except cv2.error as err:
-        raise ValueError(f"{prototxt} + {caffemodel}: OpenCV cannot read this Caffe model "
-                         f"({str(err).strip().splitlines()[-1]})") from None
-    if net.empty():
-        raise ValueError(f"{prototxt} + {caffemodel}: OpenCV read an empty network")
-    return net
+    return detection.read_dnn(cv2.dnn.readNetFromCaffe, "Caffe model",
+                              (prototxt, "a Caffe .prototxt"), (caffemodel, "a Caffe .caffemodel"))
 
 
 def postprocess_ssd(output, image_shape, conf_threshold: float = 0.5) -> dict:

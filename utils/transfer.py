@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from utils import course, data, images
+from utils.weights import file_digest
 
 CACHE_DIR = course.ROOT / "weights" / "course"
 """Where course backbones are cached (git-ignored)."""
@@ -443,14 +444,6 @@ def recipe_key(recipe: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @contextlib.contextmanager
 def _locked(lock_file: Path):
     """Hold an exclusive lock while one process trains, so a parallel one waits and reuses."""
@@ -481,7 +474,7 @@ def _cache_problem(weights_file: Path, meta_file: Path, recipe: dict) -> str | N
         return f"{meta_file.name} is not valid JSON"
     if meta.get("recipe") != recipe:
         return f"{meta_file.name} holds another recipe"
-    if meta.get("sha256") != _sha256(weights_file):
+    if meta.get("sha256") != file_digest(weights_file):
         return f"{weights_file.name} does not match its recorded sha256 (truncated or corrupt)"
     return None
 
@@ -550,7 +543,7 @@ def course_backbone(name: str = "digits04", input_shape: tuple[int, int, int] | 
                 tmp = weights_file.with_name(f"{stem}.{os.getpid()}.tmp.weights.h5")
                 full.save_weights(tmp)
                 os.replace(tmp, weights_file)
-                meta = {"recipe": recipe, "sha256": _sha256(weights_file), "source_test_accuracy": accuracy,
+                meta = {"recipe": recipe, "sha256": file_digest(weights_file), "source_test_accuracy": accuracy,
                         "keras": keras.__version__}
                 tmp_meta = meta_file.with_name(f"{stem}.{os.getpid()}.tmp.json")
                 tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))

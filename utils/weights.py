@@ -32,6 +32,15 @@ MANIFEST = ROOT / "weights" / "manifest.json"
 HASHES = ("sha256", "sha1", "md5")
 
 
+
+def file_digest(file: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``algorithm``: any :func:`hashlib.new` name), read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    with open(file, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
 class AssetError(RuntimeError):
     """A pretrained asset is missing, unknown, unreachable or corrupt; the message says what to do."""
 
@@ -83,11 +92,7 @@ class Registry:
         return self.folder / self.get(name).filename
 
     def digest_of(self, file: Path, algorithm: str) -> str:
-        h = hashlib.new(algorithm)
-        with open(file, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_digest(file, algorithm)
 
     def _problem(self, asset: Asset, file: Path) -> str | None:
         """Why ``file`` is not ``asset`` (wrong size or checksum), or None."""

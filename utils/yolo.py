@@ -249,18 +249,8 @@ def read_darknet(cfg, weights):
     """
     import cv2
 
-    cfg, weights = Path(cfg), Path(weights)
-    for f, what in ((cfg, "a Darknet .cfg"), (weights, "a Darknet .weights file")):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f}: no such file (expected {what})")
-    try:
-        net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
-    except cv2.error as err:
-        raise ValueError(f"{cfg} + {weights}: OpenCV cannot read this Darknet model "
-                         f"({str(err).strip().splitlines()[-1]})") from None
-    if net.empty():
-        raise ValueError(f"{cfg} + {weights}: OpenCV read an empty network")
-    return net
+    return detection.read_dnn(cv2.dnn.readNetFromDarknet, "Darknet model",
+                              (cfg, "a Darknet .cfg"), (weights, "a Darknet .weights file"))
 
 
 def postprocess_yolov3(outputs, image_shape, conf_threshold: float = 0.5, nms_threshold: float = 0.4,

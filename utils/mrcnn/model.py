@@ -114,31 +114,11 @@ def compute_backbone_shapes(config: Config, image_shape) -> np.ndarray:
 # ----------------------------------------------------------------------------- backbone
 
 
-def identity_block(x, kernel_size, filters, stage, block, use_bias=True, train_bn=True):
-    """ResNet bottleneck block whose shortcut is the input itself (Matterport's names)."""
+def _bottleneck(x, shortcut, kernel_size, filters, stage, block, strides, use_bias, train_bn):
+    """The three-convolution main path of a ResNet bottleneck block, added to ``shortcut``."""
     f1, f2, f3 = filters
     conv, bn = f"res{stage}{block}_branch", f"bn{stage}{block}_branch"
     frozen = train_bn is False
-    shortcut = x
-    x = KL.Conv2D(f1, (1, 1), name=conv + "2a", use_bias=use_bias)(x)
-    x = BatchNorm(frozen, name=bn + "2a")(x)
-    x = KL.Activation("relu")(x)
-    x = KL.Conv2D(f2, (kernel_size, kernel_size), padding="same", name=conv + "2b", use_bias=use_bias)(x)
-    x = BatchNorm(frozen, name=bn + "2b")(x)
-    x = KL.Activation("relu")(x)
-    x = KL.Conv2D(f3, (1, 1), name=conv + "2c", use_bias=use_bias)(x)
-    x = BatchNorm(frozen, name=bn + "2c")(x)
-    x = KL.Add()([x, shortcut])
-    return KL.Activation("relu", name=f"res{stage}{block}_out")(x)
-
-
-def conv_block(x, kernel_size, filters, stage, block, strides=(2, 2), use_bias=True, train_bn=True):
-    """ResNet bottleneck block with a 1x1 convolution on the shortcut (strided, Caffe style)."""
-    f1, f2, f3 = filters
-    conv, bn = f"res{stage}{block}_branch", f"bn{stage}{block}_branch"
-    frozen = train_bn is False
-    shortcut = KL.Conv2D(f3, (1, 1), strides=strides, name=conv + "1", use_bias=use_bias)(x)
-    shortcut = BatchNorm(frozen, name=bn + "1")(shortcut)
     x = KL.Conv2D(f1, (1, 1), strides=strides, name=conv + "2a", use_bias=use_bias)(x)
     x = BatchNorm(frozen, name=bn + "2a")(x)
     x = KL.Activation("relu")(x)
@@ -149,6 +129,19 @@ def conv_block(x, kernel_size, filters, stage, block, strides=(2, 2), use_bias=T
     x = BatchNorm(frozen, name=bn + "2c")(x)
     x = KL.Add()([x, shortcut])
     return KL.Activation("relu", name=f"res{stage}{block}_out")(x)
+
+
+def identity_block(x, kernel_size, filters, stage, block, use_bias=True, train_bn=True):
+    """ResNet bottleneck block whose shortcut is the input itself (Matterport's names)."""
+    return _bottleneck(x, x, kernel_size, filters, stage, block, (1, 1), use_bias, train_bn)
+
+
+def conv_block(x, kernel_size, filters, stage, block, strides=(2, 2), use_bias=True, train_bn=True):
+    """ResNet bottleneck block with a 1x1 convolution on the shortcut (strided, Caffe style)."""
+    name = f"res{stage}{block}_branch1"
+    shortcut = KL.Conv2D(filters[2], (1, 1), strides=strides, name=name, use_bias=use_bias)(x)
+    shortcut = BatchNorm(train_bn is False, name=f"bn{stage}{block}_branch1")(shortcut)
+    return _bottleneck(x, shortcut, kernel_size, filters, stage, block, strides, use_bias, train_bn)
 
 
 def resnet_graph(input_image, architecture: str, stage5: bool = True, train_bn=True,

@@ -20,7 +20,6 @@ same :func:`postprocess` and drawing code run on real OpenCV inference.
 """
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from pathlib import Path
 
@@ -65,14 +64,6 @@ COCO_CLASS_NAMES = ["BG"] + COCO_CATEGORIES
 # ----------------------------------------------------------------------- full mode
 
 
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def coco_model_files(registry=None) -> tuple[Path, Path]:
     """The frozen graph and OpenCV text graph of ``mask_rcnn_inception_v2_coco`` (full mode).
 
@@ -103,7 +94,7 @@ def coco_model_files(registry=None) -> tuple[Path, Path]:
             with tar.extractfile(member) as src, open(part, "wb") as dst:
                 for chunk in iter(lambda: src.read(1 << 20), b""):
                     dst.write(chunk)
-        if _sha1(part) != PB_SHA1:
+        if weights.file_digest(part, "sha1") != PB_SHA1:
             part.unlink()
             raise weights.AssetError(f"{tarball}: {PB_MEMBER} has sha1 different from OpenCV's {PB_SHA1}; "
                                      "delete the tarball and fetch it again")
@@ -119,15 +110,10 @@ def read_net(model, config=None):
     """``cv2.dnn.readNetFromTensorflow(model, config)`` with an error naming the files."""
     import cv2
 
-    model = Path(model)
-    for f in (model, Path(config) if config else None):
-        if f is not None and not f.is_file():
-            raise FileNotFoundError(f"{f}: no such file (expected a TensorFlow .pb / .pbtxt)")
-    try:
-        return cv2.dnn.readNetFromTensorflow(str(model), str(config) if config else "")
-    except cv2.error as err:
-        raise ValueError(f"{model}{' + ' + str(config) if config else ''}: OpenCV cannot read this TensorFlow "
-                         f"graph ({str(err).strip().splitlines()[-1]})") from None
+    from utils.detection import read_dnn
+
+    return read_dnn(cv2.dnn.readNetFromTensorflow, "TensorFlow graph",
+                    (model, "a frozen TensorFlow graph .pb"), (config, "an OpenCV text graph .pbtxt"))
 
 
 class OpenCVMaskRCNN:

@@ -30,7 +30,7 @@ __all__ = [
     "apply_box_deltas", "box_refinement", "trim_zeros", "compute_matches", "compute_ap", "compute_ap_range",
     "compute_recall", "mean_ap", "coco_map_for_masks", "resize", "resize_image", "resize_mask",
     "minimize_mask", "expand_mask", "unmold_mask", "norm_boxes", "denorm_boxes", "generate_anchors",
-    "generate_pyramid_anchors", "export_via", "mask_to_polygons", "via_region_to_mask",
+    "generate_pyramid_anchors", "export_via", "via_region_to_mask",
 ]
 
 
@@ -758,7 +758,9 @@ VIA_SHAPES = ("polygon", "rect", "circle", "ellipse")
 
 def via_region_to_mask(shape: dict, height: int, width: int) -> np.ndarray:
     """Rasterise one VIA ``shape_attributes`` dict (polygon, rect, circle, ellipse) into a
-    ``(height, width)`` bool mask. Pixels whose centre lies inside (or on) the outline are set.
+    ``(height, width)`` bool mask with OpenCV's ``fillPoly``: pixels whose centre lies inside the
+    outline, or less than about half a pixel outside it, are set, so a polygon through the
+    centres of a mask's boundary pixels gives back that mask.
 
     Raises ``ValueError`` for an unknown or malformed shape.
     """
@@ -1014,22 +1016,34 @@ class ViaDataset(Dataset):
         return masks, ids
 
 
-def mask_to_polygons(mask: np.ndarray, tolerance: float = 0.0) -> list[np.ndarray]:
-    """Outer outlines of a 2-D bool mask as polygons ``(K, 2)`` float ``(x, y)`` through
-    boundary pixel centres, one per connected piece (holes are not kept: VIA polygons
-    have none). ``tolerance`` > 0 simplifies them (Douglas-Peucker, pixels)."""
+def _via_polygons(mask: np.ndarray) -> list[np.ndarray]:
+    """Outer outlines of a 2-D bool mask as VIA polygons ``(K, 2)`` float ``(x, y)`` through
+    boundary pixel centres, one per connected piece (holes are not kept: VIA polygons have
+    none); :func:`via_region_to_mask` turns them back into the same pixels.
+
+    (:func:`utils.annotations.mask_to_polygons` traces pixel *borders* instead, the COCO and
+    labelme convention, which ``fillPoly`` would grow by a pixel.)
+
+    A piece one pixel thin (a point, a line) has an outline of zero area, which annotation
+    tools refuse; it gets the convex hull of its pixel centres widened by a quarter pixel,
+    which rasterises back to exactly its pixels when the piece is straight, and to a superset
+    of them when it bends.
+    """
     import cv2
 
-    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    mask = np.asarray(mask, np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polys = []
     for c in contours:
-        if tolerance > 0:
-            c = cv2.approxPolyDP(c, tolerance, True)
         pts = c.reshape(-1, 2).astype(np.float64)
-        if len(pts) < 3:  # a line or a point: widen by half a pixel so it keeps an area
-            x0, y0 = pts.min(axis=0) - 0.5
-            x1, y1 = pts.max(axis=0) + 0.5
-            pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        x, y = pts[:, 0], pts[:, 1]
+        if len(pts) < 3 or abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) < 1e-9:
+            piece = np.zeros_like(mask)
+            cv2.drawContours(piece, [c], -1, 1, thickness=cv2.FILLED)
+            ys, xs = np.nonzero(piece & mask)
+            corners = np.concatenate([np.stack([xs + dx, ys + dy], axis=1)
+                                      for dx in (-0.25, 0.25) for dy in (-0.25, 0.25)]).astype(np.float32)
+            pts = cv2.convexHull(corners).reshape(-1, 2).astype(np.float64)
         polys.append(pts)
     return polys
 
@@ -1055,7 +1069,7 @@ def export_via(instance_set, folder, json_file: str = "via_region_data.json", cl
         regions = []
         masks, ids = instance_set.masks[i], instance_set.class_ids[i]
         for k in range(masks.shape[-1]):
-            polys = mask_to_polygons(masks[..., k])
+            polys = _via_polygons(masks[..., k])
             if not polys:
                 raise ValueError(f"export_via: image {i} instance {k} has an empty mask")
             for poly in polys:
