@@ -32,7 +32,6 @@ MANIFEST = ROOT / "weights" / "manifest.json"
 HASHES = ("sha256", "sha1", "md5")
 
 
-
 def file_digest(file: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file's bytes (``algorithm``: any :func:`hashlib.new` name), read in 1 MiB chunks."""
     h = hashlib.new(algorithm)
@@ -40,6 +39,7 @@ def file_digest(file: Path, algorithm: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
 
 class AssetError(RuntimeError):
     """A pretrained asset is missing, unknown, unreachable or corrupt; the message says what to do."""
@@ -91,16 +91,13 @@ class Registry:
     def local(self, name: str) -> Path:
         return self.folder / self.get(name).filename
 
-    def digest_of(self, file: Path, algorithm: str) -> str:
-        return file_digest(file, algorithm)
-
     def _problem(self, asset: Asset, file: Path) -> str | None:
         """Why ``file`` is not ``asset`` (wrong size or checksum), or None."""
         size = file.stat().st_size
         if asset.size and size != asset.size:
             return f"size is {size} bytes, expected {asset.size}"
         if asset.digest is not None:
-            got = self.digest_of(file, asset.algorithm)
+            got = file_digest(file, asset.algorithm)
             if got != asset.digest:
                 return f"{asset.algorithm} is {got}, expected {asset.digest}"
         return None
@@ -159,7 +156,7 @@ class Registry:
             raise AssetError(f"{asset.url}: downloaded {name}: {problem}; the partial file was deleted. "
                              f"Try again, or report a changed upstream file (update weights/manifest.json).")
         if asset.digest is None:
-            print(f"note: {name} has no published checksum; its sha256 is {self.digest_of(part, 'sha256')}",
+            print(f"note: {name} has no published checksum; its sha256 is {file_digest(part, 'sha256')}",
                   file=sys.stderr)
         os.replace(part, file)
         return self.verify(name)

@@ -756,6 +756,11 @@ class InstanceDataset(Dataset):
 VIA_SHAPES = ("polygon", "rect", "circle", "ellipse")
 
 
+def _encloses_area(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the polygon with vertices ``(x[i], y[i])`` has a non-zero area (shoelace formula)."""
+    return abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) >= 1e-9
+
+
 def via_region_to_mask(shape: dict, height: int, width: int) -> np.ndarray:
     """Rasterise one VIA ``shape_attributes`` dict (polygon, rect, circle, ellipse) into a
     ``(height, width)`` bool mask with OpenCV's ``fillPoly``: pixels whose centre lies inside the
@@ -777,9 +782,9 @@ def via_region_to_mask(shape: dict, height: int, width: int) -> np.ndarray:
         if len(xs) < 3:
             raise ValueError(f"polygon has {len(xs)} point(s), needs at least 3")
         x, y = np.asarray(xs, float), np.asarray(ys, float)
-        if abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) < 1e-9:
+        if not _encloses_area(x, y):
             raise ValueError("polygon encloses no area (its points lie on one line)")
-        pts = np.round(np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1) * f).astype(np.int32)
+        pts = np.round(np.stack([x, y], axis=1) * f).astype(np.int32)
         cv2.fillPoly(canvas, [pts], 1, lineType=cv2.LINE_8, shift=shift)
     elif name == "rect":
         x, y, w, h = (float(shape[k]) for k in ("x", "y", "width", "height"))
@@ -1036,8 +1041,7 @@ def _via_polygons(mask: np.ndarray) -> list[np.ndarray]:
     polys = []
     for c in contours:
         pts = c.reshape(-1, 2).astype(np.float64)
-        x, y = pts[:, 0], pts[:, 1]
-        if len(pts) < 3 or abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) < 1e-9:
+        if len(pts) < 3 or not _encloses_area(pts[:, 0], pts[:, 1]):
             piece = np.zeros_like(mask)
             cv2.drawContours(piece, [c], -1, 1, thickness=cv2.FILLED)
             ys, xs = np.nonzero(piece & mask)
