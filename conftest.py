@@ -23,7 +23,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") is None and "COURSE_NETWORK_LOG" not in
 os.environ["PYTHONPATH"] = os.pathsep.join([str(OFFLINE), str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 os.environ.setdefault("COURSE_MODE", "fast")
 os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 _times: dict[str, float] = defaultdict(float)
 _memory: dict[str, float] = {}

@@ -19,4 +19,12 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.vggface``   Keras 3 VGGFace (vgg16, resnet50, senet50) for the rcmalli weight files (4_4)
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# TensorFlow's C++ start-up lines ("Could not find cuda drivers", "failed call to cuInit",
+# "NodeDef mentions attribute ...") look like failures to a student; they are not. Importing
+# `utils` before TensorFlow (every set-up cell does) keeps them out of notebook outputs.
+# A GPU, when there is one, is still reported by the set-up banner.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

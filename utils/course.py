@@ -28,6 +28,11 @@ MODES = ("fast", "full")
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (holds ``notebooks/``, ``data/``, ``weights/``)."""
 
+PATH_PREFIXES = ("data/", "weights/", "outputs/")
+"""Knob values starting with one of these are paths inside the repository: :func:`knobs`
+returns them as absolute :class:`~pathlib.Path` objects under :data:`ROOT`, so a notebook finds
+``data/...`` whether it runs in ``notebooks/`` (JupyterLab), the repository root or Colab."""
+
 _mode_override: str | None = None
 
 
@@ -89,10 +94,28 @@ class Settings:
             print(f"  {key:<{width}}  {self.knobs[key]!r}")
 
 
+def path(relative: str | os.PathLike) -> Path:
+    """``relative`` (e.g. ``"data/giraffe.jpg"``) resolved from the repository root, never from the
+    working directory. An absolute path is returned unchanged (``~`` is expanded)."""
+    p = Path(relative).expanduser()
+    return p if p.is_absolute() else ROOT / p
+
+
+def _resolve_paths(value: Any) -> Any:
+    """Knob values that name repository paths (see :data:`PATH_PREFIXES`) become absolute paths."""
+    if isinstance(value, str) and value.startswith(PATH_PREFIXES):
+        return path(value)
+    if isinstance(value, list):
+        return [_resolve_paths(v) for v in value]
+    return value
+
+
 def knobs(notebook: str, mode: str | None = None) -> dict[str, Any]:
     """Return the knobs of ``notebook`` (e.g. ``"0_2"``) for ``mode`` (default: current).
 
-    Knobs shared by both modes are merged with the mode's own ones.
+    Knobs shared by both modes are merged with the mode's own ones. A knob naming a file or
+    folder of the repository (``"data/..."``, ``"weights/..."``, ``"outputs/..."``) comes back
+    as an absolute ``Path`` under :data:`ROOT`: resolving it is the course's job, in this one place.
     """
     from utils.knobs import KNOBS
 
@@ -102,7 +125,7 @@ def knobs(notebook: str, mode: str | None = None) -> dict[str, Any]:
     entry = KNOBS[notebook]
     merged = dict(entry.get("both", {}))
     merged.update(entry.get(mode, {}))
-    return merged
+    return {key: _resolve_paths(value) for key, value in merged.items()}
 
 
 def seed_everything(seed: int) -> None:

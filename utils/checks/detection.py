@@ -17,7 +17,7 @@ def _ref_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def iou(func) -> bool:
+def iou(func):
     """``func(box_a: (4,), box_b: (4,)) -> float``: intersection over union of two ``xyxy``
     boxes in pixels with exclusive ends, so a box's width is ``x2 - x1`` (``2_2``)."""
     rng = np.random.default_rng(21)
@@ -35,7 +35,7 @@ def iou(func) -> bool:
         pairs.append((a, b, "random boxes"))
     cases = [Case((a, b), expected=_ref_iou(a, b), label=label) for a, b, label in pairs]
     cases.append(Case((pairs[0][1], pairs[0][0]), expected=_ref_iou(pairs[0][1], pairs[0][0]), label="order swapped"))
-    return run_cases("iou", func, cases,
+    return run_cases("iou", func, cases, reference=_ref_iou,
                      hint="intersection width = max(0, min(x2a, x2b) - max(x1a, x1b)), the same for the height; "
                           "union = area_a + area_b - intersection, a box's width being x2 - x1 (no + 1: "
                           "the ends are exclusive). Clamp at 0 so disjoint boxes give 0.")
@@ -51,7 +51,7 @@ def _ref_nms(boxes, scores, threshold, max_output):
     return keep
 
 
-def nms(func) -> bool:
+def nms(func):
     """``func(boxes: (N, 4) xyxy, scores: (N,), iou_threshold=0.5, max_output=100) -> indices``
     of the kept boxes, highest score first: greedy NMS dropping boxes with IoU > threshold (``2_3``)."""
     rng = np.random.default_rng(22)
@@ -68,19 +68,20 @@ def nms(func) -> bool:
     cases.append(Case((many, sc), {"iou_threshold": 0.3, "max_output": 3},
                       expected=np.array(_ref_nms(many, sc, 0.3, 3)), label="threshold 0.3, at most 3 kept"))
 
-    if not callable(func):
-        return run_cases("nms", func, cases)
-
-    def wrapped(*args, **kwargs):
-        return np.asarray(func(*args, **kwargs)).astype(int).reshape(-1)
-
-    wrapped.__name__ = getattr(func, "__name__", "nms")
-    return run_cases("nms", wrapped, cases,
+    return run_cases("nms", func, cases,
+                     reference=lambda boxes, scores, iou_threshold=0.5, max_output=100: np.array(
+                         _ref_nms(np.asarray(boxes, float), scores, iou_threshold, max_output), dtype=int),
+                     convert=lambda r: np.asarray(r).astype(int).reshape(-1),
                      hint="sort by score (highest first); keep the first box, drop every remaining box whose IoU "
                           "with it is > threshold, repeat; stop at max_output.")
 
 
-def coco_to_yolo(func) -> bool:
+def _ref_coco_to_yolo(bbox, width, height):
+    x, y, w, h = (float(v) for v in bbox)
+    return np.array([(x + w / 2) / width, (y + h / 2) / height, w / width, h / height])
+
+
+def coco_to_yolo(func):
     """``func(bbox: [x, y, w, h] pixels (COCO), width, height) -> [cx, cy, w, h]`` as fractions
     of the image size (one YOLO label line without the class; ``2_6``)."""
     rng = np.random.default_rng(23)
@@ -96,9 +97,6 @@ def coco_to_yolo(func) -> bool:
                           expected=np.array([(x + bw / 2) / w_img, (y + bh / 2) / h_img, bw / w_img, bh / h_img]),
                           label=f"random box in a {w_img}x{h_img} image"))
 
-    def wrapped(*args, **kwargs):
-        return np.asarray(func(*args, **kwargs), dtype=float).reshape(-1)
-
-    return run_cases("coco_to_yolo", wrapped if callable(func) else func, cases,
+    return run_cases("coco_to_yolo", func, cases, reference=_ref_coco_to_yolo, convert=lambda r: np.asarray(r, dtype=float).reshape(-1),
                      hint="the centre is the top-left corner plus half the size; divide x values by the "
                           "image width and y values by the image height.")
