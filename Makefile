@@ -1,6 +1,6 @@
 # Advanced Computer Vision with Deep Learning: one Makefile for students, instructors and CI.
 #   make lab              set up .venv (first time, or when requirements change) and open JupyterLab
-#   make test             set up, then run the unit tests and every notebook in fast mode
+#   make test             set up, then run the unit tests, every notebook in fast mode, and every student copy
 #   make student          write student copies (solutions replaced by stubs) to student/
 #   make clean-notebooks  strip outputs, execution counts and metadata from notebooks/
 #   make weights          fetch every full-mode asset listed in weights/manifest.json
@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 KERNEL := advanced-cv
 JOBS ?= auto
 
-.PHONY: lab test unit notebooks student clean-notebooks weights clean
+.PHONY: lab test unit notebooks student student-test clean-notebooks weights clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.10-3.12 not found; install one or set PYTHON=/path/to/python"; exit 2; }
@@ -35,6 +35,12 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax tests notebooks
+	$(MAKE) --no-print-directory student-test
+
+# Every notebook's student copy (solutions stubbed) must run end to end: a stuck student can go on.
+student-test: $(STAMP)
+	rm -rf build/student && $(BIN)/python -m utils.notebooks student notebooks build/student
+	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax build/student
 
 unit: $(STAMP)
 	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) tests

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -200,6 +201,46 @@ def unblock_network() -> None:
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
     socket.getaddrinfo = _real_getaddrinfo
+
+
+_TF_STARTUP_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|Could not find cuda drivers|cpu_feature_guard|"
+    r"To enable the following instructions|rebuild TensorFlow with the appropriate compiler flags|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|failed call to cuInit|"
+    r"computation placer already registered")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines (CUDA probing on a machine without a GPU,
+    CPU instruction notes) filtered out of standard error; any other line is passed on.
+
+    Those lines are written before TensorFlow reads its log level, so no setting hides them;
+    ``utils`` calls this in notebook kernels, where they would look like errors to a student.
+    Does nothing if TensorFlow is already imported or not installed.
+    """
+    import importlib.util
+    import tempfile
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor 2: nothing to filter
+        import tensorflow  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode("utf-8", errors="replace")
+    kept = [line for line in text.splitlines() if line.strip() and not _TF_STARTUP_NOISE.search(line)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
 
 
 def versions() -> dict[str, str]:
