@@ -165,3 +165,34 @@ def test_tensorflow_startup_lines_are_filtered_and_other_lines_kept():
     assert not [n for n in _NOISE if n in quiet.stderr], quiet.stderr
     if not [n for n in _NOISE if n in plain.stderr]:
         pytest.skip("this TensorFlow build prints no start-up lines here: nothing to filter")
+
+
+def test_every_full_mode_path_knob_resolves_from_the_root_in_any_working_directory(tmp_path):
+    """Run the knob resolution of every notebook, both modes, from an unrelated working directory
+    (as JupyterLab does from notebooks/ and Colab from its own folder)."""
+    code = ("import json\nfrom utils import course\nfrom utils.knobs import KNOBS\nout = {}\n"
+            "for nb in KNOBS:\n    for mode in course.MODES:\n"
+            "        for k, v in course.knobs(nb, mode).items():\n"
+            "            for item in (v if isinstance(v, list) else [v]):\n"
+            "                if not isinstance(item, (str, bytes)) and hasattr(item, '__fspath__'):\n"
+            "                    out[f'{nb}/{mode}/{k}'] = str(item)\n"
+            "                elif isinstance(item, str) and item.startswith(('data/', 'weights/', 'outputs/')):\n"
+            "                    out[f'{nb}/{mode}/{k}'] = 'UNRESOLVED ' + item\n"
+            "print(json.dumps(out))")
+    for cwd in (tmp_path, ROOT / "notebooks"):
+        run = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert run.returncode == 0, run.stderr
+        paths = json.loads(run.stdout)
+        assert paths, "no path knobs found at all"
+        for key, value in paths.items():
+            assert not value.startswith("UNRESOLVED"), f"{key}: {value}"
+            assert Path(value).is_absolute() and Path(value).is_relative_to(ROOT), f"{key}: {value}"
+    assert any(k.startswith("3_3/full/") for k in paths) and any(k.startswith("3_4/full/") for k in paths)
+
+
+def test_course_path_resolves_from_the_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert course.path("data/giraffe.jpg") == ROOT / "data" / "giraffe.jpg"
+    assert course.path(tmp_path / "x") == tmp_path / "x"
+    assert course.knobs("3_3", "full")["dataset"] == ROOT / "data" / "kick_scooters"

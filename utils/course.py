@@ -29,6 +29,13 @@ MODES = ("fast", "full")
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (holds ``notebooks/``, ``data/``, ``weights/``)."""
 
+REPOSITORY = "advanced-cv-course/advanced-cv-course"
+"""The course's public GitHub repository, ``owner/name``: the one place the Colab badges and the
+Colab set-up lines are made from. A fork changes it with
+``python -m utils.notebooks set-repository OWNER/NAME [BRANCH]``, which rewrites this line and
+every notebook's badge and set-up cell; a test checks that they all agree."""
+BRANCH = "main"
+
 PATH_PREFIXES = ("data/", "weights/", "outputs/")
 """Knob values starting with one of these are paths inside the repository: :func:`knobs`
 returns them as absolute :class:`~pathlib.Path` objects under :data:`ROOT`, so a notebook finds
@@ -39,6 +46,34 @@ _mode_override: str | None = None
 
 class NetworkBlocked(ConnectionError):
     """Raised when code tries to reach the network in fast mode."""
+
+
+def repository_url() -> str:
+    """``https://github.com/<REPOSITORY>``: what the Colab set-up cell clones."""
+    return f"https://github.com/{REPOSITORY}"
+
+
+def colab_badge(filename: str) -> str:
+    """The markdown "Open in Colab" badge for ``notebooks/<filename>`` on :data:`BRANCH`."""
+    return ("[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{filename})")
+
+
+def colab_setup_lines() -> str:
+    """The first lines of every set-up cell: on Colab only, clone the course, install its pinned
+    requirements except the deep-learning stack Colab already provides with a working GPU
+    (TensorFlow, Keras, NumPy, h5py: the pinned wheels would replace it), fetch the fast-mode
+    pretrained set, and make ``utils`` importable. Elsewhere they do nothing."""
+    return (
+        'if "google.colab" in sys.modules:  # Colab only: fetch the course; keep Colab\'s GPU TensorFlow\n'
+        "    import subprocess\n"
+        f'    subprocess.run("test -d course || (git clone -q --depth 1 -b {BRANCH} {repository_url()} course"\n'
+        "                   \" && grep -vE '^(tensorflow|keras|numpy|h5py)==' course/requirements.txt > /tmp/course-req.txt\"\n"
+        '                   " && pip install -q -r /tmp/course-req.txt && pip install -q --no-deps -e course face_recognition==1.3.0"\n'
+        '                   " && cd course && python -m utils.weights fetch --fast)",\n'
+        "                   shell=True, check=True)\n"
+        '    sys.path.insert(0, "course")'
+    )
 
 
 def get_mode() -> str:
