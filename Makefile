@@ -29,9 +29,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Advanced CV (course .venv)" >/dev/null
 	@touch $(STAMP)
 
+# LAB_ARGS: extra JupyterLab options, e.g. make lab LAB_ARGS="--port=8899"
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks $$( [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ] || echo --no-browser ) \
-	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 test: $(STAMP)
 	COURSE_MODE=fast $(BIN)/python -m pytest -n $(JOBS) --dist loadscope --nbval-lax tests notebooks

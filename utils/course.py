@@ -310,6 +310,27 @@ def check_versions() -> None:
             raise RuntimeError(f"the course needs OpenCV 4.x (5.0 ships no Haar cascades), this is {cv2.__version__}")
 
 
+def gpu_line() -> str | None:
+    """The set-up banner's GPU line: what TensorFlow sees (``None`` when TensorFlow is not imported).
+
+    This is the line an instructor checks before a full-mode class: ``GPU: none`` means TensorFlow
+    runs on the CPU (see the README, "Full mode on a GPU")."""
+    if "tensorflow" not in sys.modules:
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "GPU: none, TensorFlow runs on the CPU (fine in fast mode; for full mode see README 'Full mode on a GPU')"
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except Exception:  # pragma: no cover - details are optional
+            names.append(gpu.name)
+    return f"GPU: {len(gpus)} visible to TensorFlow ({', '.join(names)})"
+
+
 def setup(notebook: str, seed: int = 42, quiet: bool = False) -> Settings:
     """Set up a notebook: check versions, seed everything, block the network in fast
     mode, and print a one-line banner. Returns the notebook's :class:`Settings`.
@@ -328,6 +349,9 @@ def setup(notebook: str, seed: int = 42, quiet: bool = False) -> Settings:
                 else "course-size data, pretrained weights from weights/")
         print(f"[{notebook}] mode: {mode.upper()} ({what}) | seed {seed}")
         print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+        gpu = gpu_line()
+        if gpu:
+            print(gpu)
     return cfg
 
 
