@@ -168,3 +168,21 @@ def test_notebook_code_builds_no_repository_path_from_the_working_directory():
                 code = line.split("#", 1)[0]
                 if literal.search(code) and "course.path(" not in code and "course.ROOT" not in code:
                     pytest.fail(f"{path.name}: relative repository path in code: {line.strip()}")
+
+
+_CHECK_CALL = re.compile(r"^(?P<lhs>[^#\n]*?)\bchecks\.(?P<check>\w+)\((?P<arg>\w+)\)\s*$", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_function_check_hands_later_cells_what_to_use(path):
+    """`f = checks.f(f)`: later cells use the student's function when it passed and the course's
+    reference when it did not, so a stuck student can run the rest of the notebook."""
+    nb = nbformat.read(path, 4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for match in _CHECK_CALL.finditer(cell.source):
+            if match["check"] in ("check_value", "check_target", "face_database"):
+                continue
+            assert match["lhs"].replace(" ", "") == f"{match['arg']}=", (
+                f"{path.name}: `{match.group(0).strip()}` should read `{match['arg']} = checks.{match['check']}({match['arg']})`")
