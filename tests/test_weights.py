@@ -28,6 +28,13 @@ class _Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng:
             start = int(re.match(r"bytes=(\d+)-", rng).group(1))
+            if start >= len(self.payload):  # as real servers do: nothing left to send
+                self.served.append(416)
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(self.payload)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
         else:
