@@ -331,8 +331,9 @@ class Registry:
                              f"\n  Or download it by hand and save it as {file}.")
         self._write_stamp(asset, file, None if asset.digests else file_digest(file))
         if not asset.digests:
-            self._say(quiet, f"note: {name} has no published checksum (checked by size only); "
-                             f"its sha256 is {self._read_stamp(file).get('sha256')}")
+            print(f"note: {name} has no published checksum (checked by size only); its sha256 is "
+                  f"{self._read_stamp(file).get('sha256')} (recorded: later changes to the file are caught)",
+                  file=sys.stderr)
         part = file.with_name(file.name + ".part")
         if part.exists():  # a leftover of a failed official download: the verified file replaces it
             part.unlink()
