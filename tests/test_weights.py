@@ -570,3 +570,48 @@ def test_real_efficientnet_lite0_is_a_legacy_pytorch_state_dict():
     assert head[:4] == b"\x80\x02\x8a\x0a"
     assert int.from_bytes(head[4:14], "little") == 0x1950A86A20F9469CFC6C
     assert b"protocol_version" in head
+
+
+def test_full_mode_keras_applications_load_imagenet_weights_from_the_registry(tmp_path, monkeypatch, capsys):
+    import keras
+
+    from utils import transfer
+
+    h5 = b"not really hdf5, but the registry only checks the checksum"
+    index = tmp_path / "imagenet_class_index.json"
+    index.write_text(json.dumps({str(i): [f"n{i:08d}", f"class_{i}"] for i in range(1000)}))
+    assets = {transfer.IMAGENET_ASSETS[("MobileNetV2", False, 160)]: h5,
+              transfer.IMAGENET_ASSETS[("VGG16", True, 224)]: h5}
+    entries = {name: {"url": "http://127.0.0.1:9/x", "sha256": hashlib.sha256(data).hexdigest(),
+                      "licence": "test", "notebooks": ["1_1"]} for name, data in assets.items()}
+    entries[transfer.CLASS_INDEX_ASSET] = {"url": "http://127.0.0.1:9/x", "md5": hashlib.md5(index.read_bytes()).hexdigest(),
+                                           "licence": "test", "notebooks": ["1_1"]}
+    for name, data in assets.items():
+        (tmp_path / name).write_bytes(data)
+    entries["resnet50_weights_tf_dim_ordering_tf_kernels.h5"] = dict(entries[transfer.CLASS_INDEX_ASSET])  # not here
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"assets": entries}))
+    monkeypatch.setattr(weights.Registry.__init__, "__defaults__", (manifest, None))
+    seen = {}
+
+    def fake_application(name):
+        def build(weights=None, **kwargs):
+            seen[name] = weights
+            return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()])
+        return build
+
+    for name in ("MobileNetV2", "VGG16", "ResNet50"):
+        monkeypatch.setattr(keras.applications, name, fake_application(name))
+    from keras.src.applications import imagenet_utils
+    monkeypatch.setattr(imagenet_utils, "CLASS_INDEX", None)
+
+    transfer.pretrained_backbone("MobileNetV2", mode="full", input_shape=(160, 160, 3), include_top=False)
+    assert seen["MobileNetV2"] == str(tmp_path / transfer.IMAGENET_ASSETS[("MobileNetV2", False, 160)])
+    assert imagenet_utils.CLASS_INDEX is None  # no classifier, no class names needed
+    transfer.pretrained_backbone("VGG16", mode="full")
+    assert seen["VGG16"] == str(tmp_path / transfer.IMAGENET_ASSETS[("VGG16", True, 224)])
+    assert imagenet_utils.CLASS_INDEX["1"] == ["n00000001", "class_1"]  # decode_predictions needs no download
+    # not fetched beforehand: the registry fetches it (here: offline, so a clear error naming the command)
+    with pytest.raises(AssetError, match="could not fetch resnet50_weights_tf_dim_ordering_tf_kernels.h5"):
+        transfer.pretrained_backbone("ResNet50", mode="full")
+    assert "make weights" in capsys.readouterr().out
