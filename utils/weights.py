@@ -424,6 +424,10 @@ class Registry:
                    *pkg.pip_options(), *self.pip_options, pkg.requirement]
             self._say(quiet, f"{pkg.requirement}: " + " ".join(cmd[1:]))
             run = subprocess.run(cmd, capture_output=True, text=True)
+            if run.returncode != 0 and "--no-build-isolation" in cmd:
+                # no setuptools here to read the sdist's metadata: let pip fetch one in an isolated build
+                cmd.remove("--no-build-isolation")
+                run = subprocess.run(cmd, capture_output=True, text=True)
             got = Path(tmp) / pkg.file
             if run.returncode != 0 or not got.is_file():
                 tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
