@@ -297,7 +297,7 @@ def test_validate_in_memory_and_clean_data(exported):
         {"shape_attributes": {"name": "polyline", "all_points_x": [1, 2], "all_points_y": [1, 2]}, "region_attributes": {"class": "cat"}},
         {"shape_attributes": {"name": "rect", "x": 1, "y": 1}, "region_attributes": {"class": "cat"}},
         {"shape_attributes": {"name": "rect", "x": 1, "y": 1, "width": 3, "height": 3}, "region_attributes": {}}]}}),
-     ["'polyline' has no area", "rect region is missing", "object 2: region has no class attribute"]),
+     ["'polyline' has no area", "object 1 (cat): rect width is missing", "object 2: region has no class attribute"]),
 ])
 def test_malformed_files_name_every_problem(tmp_path, fmt, name, content, message):
     (tmp_path / name).write_text(content)
@@ -317,7 +317,7 @@ def test_yolo_problems(tmp_path):
     with pytest.raises(AnnotationError) as err:
         A.read(tmp_path, "yolo")
     text = str(err.value)
-    for m in ("class index 7 is not in 0..1", "expected an integer class", "expected 4 box values", "no readable image b.*"):
+    for m in ("class index 7 is not in 0..1", "class index is 'cat', expected a whole number", "expected 4 box values", "no readable image b.*"):
         assert m in text, text
     assert len(err.value.problems) == 4
     with pytest.raises(AnnotationError, match="classes.txt: no such file"):
