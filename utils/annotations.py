@@ -231,22 +231,25 @@ def _num(value, what: str, file: str, found: list, obj: int | None = None, label
     return int(v) if whole else v
 
 
-def _points(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None):
-    """A JSON list of numbers or of ``[x, y]`` pairs as a ``(P, 2)`` float array, or ``None``
-    after appending a :class:`Problem` (not a list, odd length, or a value not a finite number)."""
+def _numbers(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None,
+             pairs: bool = False):
+    """A JSON list of finite numbers as a float array (``pairs``: also ``[[x, y], ...]``, returned
+    as ``(P, 2)``), or ``None`` after appending one :class:`Problem`."""
     flat = []
     if isinstance(value, (list, tuple)):
         for v in value:
-            flat.extend(v if isinstance(v, (list, tuple)) and len(v) == 2 else [v])
-    if not flat or len(flat) % 2:
-        found.append(Problem(file, f"{what} is {_show(value)}, expected [[x, y], ...] or [x, y, ...]", obj, label))
+            flat.extend(v if pairs and isinstance(v, (list, tuple)) and len(v) == 2 else [v])
+    if not flat or (pairs and len(flat) % 2):
+        expected = "[[x, y], ...] or [x, y, ...]" if pairs else "a list of numbers"
+        found.append(Problem(file, f"{what} is {_show(value)}, expected {expected}", obj, label))
         return None
     sub: list = []
     vals = [_num(v, f"{what} value", file, sub, obj, label) for v in flat]
     if sub:
         found.append(sub[0])  # one line per field is enough
         return None
-    return np.asarray(vals, dtype=np.float64).reshape(-1, 2)
+    arr = np.asarray(vals, dtype=np.float64)
+    return arr.reshape(-1, 2) if pairs else arr
 
 
 def _is_id(value) -> bool:
@@ -498,7 +501,7 @@ def read_coco(path, problems: list | None = None) -> tuple[list[ImageAnnotation]
         seg, polygons, attrs = a.get("segmentation"), [], {}
         if isinstance(seg, list):
             for p in seg:
-                poly = _points(p, "segmentation polygon", where, found, k, label)
+                poly = _numbers(p, "segmentation polygon", where, found, k, label, pairs=True)
                 if poly is not None and len(poly) < 3:
                     found.append(Problem(where, "a segmentation polygon needs an even number (>= 6) of coordinates", k, label))
                 elif poly is not None:
@@ -764,7 +767,7 @@ def read_labelme(path, problems: list | None = None) -> ImageAnnotation | None:
         if not label or "points" not in shape:
             found.append(Problem(src, "a shape needs 'label' (a string) and 'points'", k))
             continue
-        pts = _points(shape["points"], "points", src, found, k, label)
+        pts = _numbers(shape["points"], "points", src, found, k, label, pairs=True)
         group = shape.get("group_id")
         if group is not None and not _is_id(group):
             found.append(Problem(src, f"group_id is {_show(group)}, expected an integer or null", k, label))
@@ -880,9 +883,8 @@ def read_via(path, image_dir=None, class_attribute: str | None = "class",
                 elif None not in (x, y, w, h):
                     pts = np.array([[x, y], [x + w, y + h]])
             elif kind == "polygon":
-                xs, ys = (_points(shape.get(n), n, ann.source, found, k, label) for n in ("all_points_x", "all_points_y"))
+                xs, ys = (_numbers(shape.get(n), n, ann.source, found, k, label) for n in ("all_points_x", "all_points_y"))
                 if xs is not None and ys is not None:
-                    xs, ys = xs.reshape(-1), ys.reshape(-1)
                     if len(xs) != len(ys):
                         found.append(Problem(ann.source, f"polygon has {len(xs)} x and {len(ys)} y values", k, label))
                     else:

@@ -223,7 +223,9 @@ def save_image(path, image: np.ndarray) -> Path:
     try:
         return write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
     except OSError as err:
-        raise ImageError(f"{path}: cannot write ({err.strerror or err})") from None
+        blocked = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
+        why = f"{blocked} is a file, not a folder" if blocked else (err.strerror or str(err))
+        raise ImageError(f"{path}: cannot write ({why})") from None
 
 
 def list_images(folder, recursive: bool = False) -> list[Path]:
