@@ -3,6 +3,7 @@ kill -9, WAL readers, duplicates, names, removal and foreign files."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -342,9 +343,9 @@ def test_face_database_check(tmp_path):
                                        ("Ada\u200bLovelace", "U+200B"), ("Ada\u2028Lovelace", "U+2028")])
 def test_c1_controls_and_bidi_overrides_refused(tmp_path, bad, code):
     with faces.FaceDB(tmp_path / "f.db") as db:
-        with pytest.raises(faces.EnrolError, match=code):
+        with pytest.raises(faces.EnrolError, match=re.escape(code)):
             db.enrol_image(bad, data.photo("grace_hopper"))
-        with pytest.raises(faces.EnrolError, match=code):
+        with pytest.raises(faces.EnrolError, match=re.escape(code)):
             db.remove(bad)
 
 

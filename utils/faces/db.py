@@ -240,8 +240,22 @@ class FaceDB:
                 con.close()
             if isinstance(err, FaceDBError):
                 raise
+            if not self.read_only and self._readable_read_only(timeout):
+                raise FaceDBError(f"{path}: read-only (the file or its folder cannot be written); "
+                                  "`list` and `recognize` can read it, nothing can change it") from None
             raise FaceDBError(f"{path}: unreadable face database ({err})") from None
         return con
+
+    def _readable_read_only(self, timeout: float) -> bool:
+        """Whether the file opens read-only (after a read-write open failed)."""
+        self.read_only = True
+        try:
+            self._connect(timeout).close()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+        finally:
+            self.read_only = False
 
     def _connect(self, timeout: float) -> sqlite3.Connection:
         """A connection: read-write, or read-only (``read_only``) through a ``mode=ro`` URI;
