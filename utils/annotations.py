@@ -33,6 +33,14 @@ disagrees with the file. It returns the annotations only when there is no proble
 caller cannot go on with a broken data set by forgetting to look at a report.
 Box-only formats (VOC, YOLO ``detect``) store each object's box and not its polygon.
 
+**Nothing is lost.** Every numeric field must be a finite number of the right kind (a
+whole, positive image size; COCO ids are integers, each used once), or it is a problem
+naming the file and object; files that are not UTF-8, folders named like files and
+deeply nested JSON are problems too, never a traceback. Writers refuse what their reader
+would read back differently (labels with control or bidirectional formatting characters,
+leading spaces, NaN boxes, two images sharing a YOLO label file) and replace a file only
+once the new one is complete. VOC coordinates are written exactly, without rounding.
+
 Class names follow :mod:`utils.data`: a list whose entry 0 may be ``"BG"``. COCO category
 ids are 1-based and YOLO class indices 0-based in the list *without* ``"BG"``, so with
 ``["BG", "cat", "cup"]`` a cat is COCO id 1, YOLO class 0 and ``utils.data`` class id 1.
@@ -196,6 +204,9 @@ def _find_image(name: str, folders: Iterable[Path]) -> Path | None:
     return None
 
 
+# ------------------------------------------- shared checks (every reader and writer uses them)
+
+
 _SHOW = reprlib.Repr()
 _SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 3, 60, 60, 6, 6
 
@@ -298,39 +309,35 @@ def _finite(obj: Object) -> bool:
     return bool(np.all(np.isfinite(obj.bbox)) and all(np.all(np.isfinite(p)) for p in obj.polygons))
 
 
-def _read_json(path: Path, found: list):
-    def no_constant(name):
-        raise ValueError(f"{name} is not valid JSON")
-
-    try:
-        return json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
-    except FileNotFoundError:
-        found.append(Problem(str(path), "no such file"))
-    except IsADirectoryError:
-        found.append(Problem(str(path), "is a folder, expected a JSON file"))
-    except OSError as err:
-        found.append(Problem(str(path), f"cannot be read ({err.strerror or err})"))
-    except UnicodeDecodeError as err:
-        found.append(Problem(str(path), f"not UTF-8 text ({err.reason} at byte {err.start})"))
-    except RecursionError:
-        found.append(Problem(str(path), "JSON nested too deeply to be an annotation file"))
-    except ValueError as err:  # json.JSONDecodeError, NaN/Infinity
-        found.append(Problem(str(path), f"not valid JSON ({err})"))
-    return None
-
-
-def _read_text(path: Path, found: list) -> str | None:
+def _read_text(path: Path, found: list, what: str = "a text file") -> str | None:
     """A UTF-8 text file, or ``None`` after appending a :class:`Problem`."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         found.append(Problem(str(path), "no such file"))
     except IsADirectoryError:
-        found.append(Problem(str(path), "is a folder, expected a text file"))
+        found.append(Problem(str(path), f"is a folder, expected {what}"))
     except OSError as err:
         found.append(Problem(str(path), f"cannot be read ({err.strerror or err})"))
     except UnicodeDecodeError as err:
         found.append(Problem(str(path), f"not UTF-8 text ({err.reason} at byte {err.start})"))
+    return None
+
+
+def _read_json(path: Path, found: list):
+    """A JSON file (``NaN``/``Infinity`` refused), or ``None`` after appending a :class:`Problem`."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not valid JSON")
+
+    text = _read_text(path, found, "a JSON file")
+    if text is None:
+        return None
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except RecursionError:
+        found.append(Problem(str(path), "JSON nested too deeply to be an annotation file"))
+    except ValueError as err:  # json.JSONDecodeError, NaN/Infinity
+        found.append(Problem(str(path), f"not valid JSON ({err})"))
     return None
 
 

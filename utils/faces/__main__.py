@@ -10,7 +10,11 @@
 ``recognize`` prints one JSON object per image:
 ``{"image": ..., "faces": [{"name": ..., "distance": ..., "box": [top, right, bottom, left]}]}``.
 Exit status: 0 on success, 2 on bad usage or bad input (every problem is named on stderr;
-the other images are still processed and nothing committed is lost).
+the other images are still processed and nothing committed is lost). Out-of-range options
+(``--tolerance`` outside 0..1 or not finite, ``--upsample -1``, ``--every 0``...) are bad
+usage. ``list`` and ``recognize`` only read: they never write to the database (a read-only
+database in a read-only folder works), and a file that is not a face database is refused
+before anything touches it.
 """
 from __future__ import annotations
 
