@@ -36,9 +36,10 @@ def iou(func):
     cases = [Case((a, b), expected=_ref_iou(a, b), label=label) for a, b, label in pairs]
     cases.append(Case((pairs[0][1], pairs[0][0]), expected=_ref_iou(pairs[0][1], pairs[0][0]), label="order swapped"))
     return run_cases("iou", func, cases, reference=_ref_iou,
-                     hint="intersection width = max(0, min(x2a, x2b) - max(x1a, x1b)), the same for the height; "
-                          "union = area_a + area_b - intersection, a box's width being x2 - x1 (no + 1: "
-                          "the ends are exclusive). Clamp at 0 so disjoint boxes give 0.")
+                     hint="the overlap of two boxes is itself a box: which of the two left edges is its left "
+                          "edge, which right edge its right edge (and likewise vertically)? When that box has a "
+                          "negative width or height the boxes do not overlap. The union counts the overlap once; "
+                          "a box's width is x2 - x1 (no + 1: the ends are exclusive).")
 
 
 def _ref_nms(boxes, scores, threshold, max_output):
