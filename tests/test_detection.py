@@ -448,6 +448,7 @@ def test_hog_settings_check_returns_the_students_choice_or_the_reference(monkeyp
     assert used != mine and set(used) == set(mine) and value == measure(used)
     out = capsys.readouterr().out
     assert "does not reach the target" in out and "reference choice" in out
+    assert "0.01" not in out and "score_threshold" not in out   # the note does not give the answer away
     used, _ = checks.hog_settings(..., measure, at_least=0.6)  # the student's stub
     assert "not been written" in capsys.readouterr().out and set(used) == set(mine)
     checks.hog_settings({"C": 1.0}, measure, at_least=0.6)  # a dict without the expected keys

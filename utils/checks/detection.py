@@ -77,6 +77,14 @@ def nms(func):
                           "with it is > threshold, repeat; stop at max_output.")
 
 
+class _CourseSettings(dict):
+    """The course's settings: a dict that does not print its values (the fallback note must
+    not hand the student the answer)."""
+
+    def __repr__(self) -> str:
+        return "the course's settings"
+
+
 _HOG_REFERENCE = {"C": 0.01, "score_threshold": 0.0, "nms_iou": 0.3}
 
 
@@ -90,7 +98,7 @@ def hog_settings(settings, measure, at_least):
             raise ValueError(f"expected a dict with the keys {sorted(_HOG_REFERENCE)}, got {choice!r}")
         return measure(choice)
 
-    return check_target("hog_settings", settings, checked, at_least=at_least, reference=dict(_HOG_REFERENCE),
+    return check_target("hog_settings", settings, checked, at_least=at_least, reference=_CourseSettings(_HOG_REFERENCE),
                         metric="F1",
                         hint="AP50 ignores the score threshold, F1 does not. Print evaluate_hog(...) for a few "
                              "thresholds between -1 and 1 and look at precision and recall: low precision means "
