@@ -412,13 +412,15 @@ def test_mobilenet_backbone_loads_a_keras_h5_weights_file(tmp_path):
 # ---------------------------------------------------------------------------- checks
 
 
-def test_exercise_checks_pass_correct_and_fail_wrong_solutions():
+def test_exercise_checks_pass_correct_and_fail_wrong_solutions(monkeypatch):
     from utils import checks
 
-    assert checks.iou(lambda a, b: det.iou(a, b)[0, 0])
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")        # a failed check raises instead of returning the reference
+    good_iou = lambda a, b: det.iou(a, b)[0, 0]  # noqa: E731
+    assert checks.iou(good_iou) is good_iou
     with pytest.raises(checks.CheckFailed, match="no \+ 1"):  # the old +1 pixel convention is wrong here
         checks.iou(lambda a, b: _iou_plus_one(a, b))
-    assert checks.nms(det.nms)
+    assert checks.nms(det.nms) is det.nms
     with pytest.raises(checks.CheckFailed, match="exactly 0.5"):  # >= instead of >
         checks.nms(lambda b, s, iou_threshold=0.5, max_output=100: det.nms(b, s, iou_threshold - 1e-9, max_output))
     assert checks.coco_to_yolo(lambda b, w, h: [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h])
@@ -432,3 +434,25 @@ def _iou_plus_one(a, b):
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
     union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - iw * ih
     return iw * ih / union
+
+
+def test_hog_settings_check_returns_the_students_choice_or_the_reference(monkeypatch, capsys):
+    from utils import checks
+
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    f1 = {0.0: 0.62, 1.0: 0.2}                             # a fake measure: F1 by score threshold
+    measure = lambda s: f1.get(s["score_threshold"], 0.5)  # noqa: E731
+    mine = {"C": 1.0, "score_threshold": 0.0, "nms_iou": 0.5}
+    assert checks.hog_settings(mine, measure, at_least=0.6) == (mine, 0.62)
+    used, value = checks.hog_settings({"C": 1.0, "score_threshold": 1.0, "nms_iou": 0.5}, measure, at_least=0.6)
+    assert used != mine and set(used) == set(mine) and value == measure(used)
+    out = capsys.readouterr().out
+    assert "does not reach the target" in out and "reference choice" in out
+    assert "0.01" not in out and "score_threshold" not in out   # the note does not give the answer away
+    used, _ = checks.hog_settings(..., measure, at_least=0.6)  # the student's stub
+    assert "not been written" in capsys.readouterr().out and set(used) == set(mine)
+    checks.hog_settings({"C": 1.0}, measure, at_least=0.6)  # a dict without the expected keys
+    assert "expected a dict with the keys" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    with pytest.raises(checks.CheckFailed, match="hog_settings"):
+        checks.hog_settings({"C": 1.0, "score_threshold": 1.0, "nms_iou": 0.5}, measure, at_least=0.6)

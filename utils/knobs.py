@@ -78,9 +78,10 @@ KNOBS = {
         # classic detectors and a mini R-CNN on 96x96 pasted objects; nothing pretrained in either mode
         "both": {"image_size": 96, "train_seed": 1, "test_seed": 2, "hog_class": "cat", "window": 32, "hog_cell": 8,
                  "pyramid": [1.0, 0.75, 0.56, 0.42], "svm_C": 0.01, "ss_k": 50, "ss_sigma": 0.8, "crop": 32,
-                 "neg_ratio": 3, "batch_size": 64, "nms_iou": 0.5, "max_output": 100},
-        "fast": {"train_size": 250, "test_size": 100, "epochs": 6},
-        "full": {"train_size": 1500, "test_size": 500, "epochs": 15},
+                 "neg_ratio": 3, "batch_size": 64, "nms_iou": 0.5, "max_output": 100, "val_seed": 3,
+                 "f1_target": 0.6, "rcnn_svm_C": 0.01},
+        "fast": {"train_size": 250, "val_size": 100, "test_size": 100, "epochs": 6},
+        "full": {"train_size": 1500, "val_size": 300, "test_size": 500, "epochs": 15},
     },
     "2_4": {
         # fast: a small YOLOv1-style detector on 64x64 pasted objects; full: the same, bigger, plus YOLOv3 (COCO) in OpenCV
