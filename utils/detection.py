@@ -620,7 +620,7 @@ def draw_boxes(image, boxes, class_ids=None, scores=None, class_names=None, ax=N
     bbox = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())   # inches
     points_per_pixel = min(bbox.width * 72 / w_img, bbox.height * 72 / h_img)
     if fontsize is None:
-        fontsize = float(np.clip(min(bbox.width, bbox.height) * 2.6, 5.0, 8.0))
+        fontsize = float(np.clip(min(bbox.width, bbox.height) * 3.2, 6.5, 10.0))
     # label sizes in image pixels: DejaVu Sans is about 0.6 em wide per character, boxes pad 1 point
     sizes = [((0.6 * len(t) * fontsize + 2) / points_per_pixel, (1.25 * fontsize + 2) / points_per_pixel)
              for t in labels]
