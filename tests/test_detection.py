@@ -381,6 +381,29 @@ def test_draw_boxes_cv2_copy_and_colours():
         det.draw_boxes_cv2(img, [[1, 1, 5, 5]], [1, 2])
 
 
+def test_labels_stay_on_the_image_and_do_not_cover_each_other():
+    boxes = np.array([[2, 2, 20, 20], [4, 3, 22, 21], [6, 5, 24, 24], [40, 0, 63, 10]], float)
+    sizes = [(14.0, 5.0)] * 4
+    corners = det._place_labels(boxes, sizes, (64, 64))
+    rects = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(corners, sizes)]
+    for x1, y1, x2, y2 in rects:
+        assert 0 <= x1 and x2 <= 64 and 0 <= y1 and y2 <= 64
+    for i in range(len(rects)):
+        for j in range(i):
+            a, b = rects[i], rects[j]
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (i, j)
+    assert corners[1] == (4.0, 21.0)         # above and inside its top would cover the first label: below
+    assert corners[3] == (40.0, 0.0)         # no room above the image: inside its top
+
+
+def test_draw_boxes_cv2_enlarges_small_images_on_request():
+    img = np.zeros((32, 48, 3), np.uint8)
+    out = det.draw_boxes_cv2(img, [[4, 4, 20, 20]], [1], [0.9], ["BG", "cat"], min_side=128)
+    assert out.shape == (128, 192, 3)                          # a whole factor (4), boxes scaled with it
+    assert tuple(out[79, 40]) == det.class_color(1, as_uint8=True)
+    assert det.draw_boxes_cv2(img, [[4, 4, 20, 20]], [1]).shape == img.shape
+
+
 # ------------------------------------------------------------------------- backbones
 
 

@@ -84,22 +84,25 @@ KNOBS = {
         "full": {"train_size": 1500, "val_size": 300, "test_size": 500, "epochs": 15},
     },
     "2_4": {
-        # fast: a small YOLOv1-style detector on 64x64 pasted objects; full: the same, bigger, plus YOLOv3 (COCO) in OpenCV
+        # a small YOLOv1-style detector on 64x64 pasted objects, then a pretrained COCO YOLO through OpenCV
+        # on the package photos: YOLOv3-tiny in fast mode, YOLOv3 in full mode (same loader and decoding)
         "both": {"image_size": 64, "grid": 8, "boxes_per_cell": 2, "train_seed": 1, "test_seed": 2,
                  "batch_size": 64, "learning_rate": 8e-3, "yolov3_input": 416, "conf_threshold": 0.5,
-                 "nms_threshold": 0.4},
-        "fast": {"train_size": 3200, "test_size": 300, "epochs": 12, "yolov3": False,
-                 "photo_file": None, "crop_class": "cat"},
-        "full": {"train_size": 8000, "test_size": 1000, "epochs": 30, "yolov3": True,
-                 "photo_file": "data/giraffe.jpg", "crop_class": "giraffe"},
+                 "nms_threshold": 0.4, "zoom_out": 2.0, "photos": ["astronaut", "grace_hopper", "chelsea", "coffee"]},
+        "fast": {"train_size": 3200, "test_size": 300, "epochs": 12, "yolo_model": "yolov3-tiny"},
+        "full": {"train_size": 8000, "test_size": 1000, "epochs": 30, "yolo_model": "yolov3"},
     },
     "2_5": {
-        # a tiny SSD on 64x64 pasted objects in both modes; full mode adds MobileNet-SSD (Caffe, VOC) in OpenCV
-        "both": {"image_size": 64, "strides": [8, 16], "s_min": 0.25, "s_max": 0.55, "ratios": [1.0, 2.0, 0.5],
+        # a tiny SSD on 64x64 pasted objects against a small two-stage detector (selective search + CNN) on
+        # the same held-out images; OpenCV's res10 face SSD in both modes; full mode adds MobileNet-SSD (VOC)
+        "both": {"image_size": 64, "strides": [8, 16], "s_min": 0.25, "s_max": 0.55, "aspect_ratios": [2.0],
                  "match_iou": 0.5, "neg_pos_ratio": 3, "train_seed": 1, "test_seed": 2, "batch_size": 64,
-                 "learning_rate": 8e-3, "conf_threshold": 0.5},
-        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "mobilenet_ssd": False, "photos": []},
-        "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "mobilenet_ssd": True,
+                 "learning_rate": 8e-3, "conf_threshold": 0.5, "face_photos": ["astronaut", "grace_hopper", "chelsea"],
+                 "ss_k": 50, "ss_sigma": 0.8, "crop": 24, "neg_ratio": 3, "timing_images": 20},
+        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "rcnn_train_size": 250, "rcnn_epochs": 4,
+                 "compare_size": 100, "mobilenet_ssd": False, "photos": []},
+        "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "rcnn_train_size": 1500, "rcnn_epochs": 10,
+                 "compare_size": 1000, "mobilenet_ssd": True,
                  "photos": ["chelsea", "motorcycle_left", "astronaut", "coffee"]},
     },
     "2_6": {
