@@ -469,7 +469,7 @@ for id_, files, argv, code, names in [
     ("weights-manifest-not-json", {"manifest.json": "{not json"}, ["list"], 2, ["manifest.json", "not valid JSON"]),
     ("weights-manifest-missing", {}, ["list"], 2, ["manifest.json", "manifest not found"]),
     ("weights-asset-without-checksum", {"manifest.json": manifest(sha256=None, size=None)}, ["list"], 2,
-     ["manifest.json", "'model' needs"]),
+     ["manifest.json", "asset 'model'", "checksum"]),
     ("weights-offline", {"manifest.json": manifest()}, ["fetch", "model"], 1, ["127.0.0.1:9/model", "model.bin.part"]),
     ("weights-fetch-nothing", {"manifest.json": manifest()}, ["fetch"], 2, ["name an asset"]),
 ]:
