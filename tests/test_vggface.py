@@ -340,10 +340,15 @@ def test_decode_predictions_with_a_label_file(tmp_path):
 # ------------------------------------------------------------------ the exercise checks (4_4)
 
 
-def test_check_vggface_preprocess_accepts_right_and_names_wrong():
+def test_check_vggface_preprocess_accepts_right_and_names_wrong(monkeypatch, capsys):
     from utils import checks
 
-    assert checks.vggface_preprocess(lambda x, version: preprocess_input(x, version=version))
+    good = lambda x, version: preprocess_input(x, version=version)  # noqa: E731
+    assert checks.vggface_preprocess(good) is good
+    # outside strict mode a wrong answer gives the course's reference, which passes the check itself
+    reference = checks.vggface_preprocess(lambda x, version: x)
+    assert "reference" in capsys.readouterr().out and checks.vggface_preprocess(reference) is reference
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
     means = {1: np.array([93.5940, 104.7624, 129.1863]), 2: np.array([91.4953, 103.8827, 131.0912])}
     with pytest.raises(checks.CheckFailed, match="reverse RGB to BGR"):
         checks.vggface_preprocess(lambda x, version: np.asarray(x, float) - means[version])
@@ -351,7 +356,7 @@ def test_check_vggface_preprocess_accepts_right_and_names_wrong():
         checks.vggface_preprocess(lambda x, version: np.asarray(x, float)[..., ::-1] - means[2])
 
 
-def test_check_nearest_centroid_accepts_right_and_refuses_nearest_example():
+def test_check_nearest_centroid_accepts_right_and_refuses_nearest_example(monkeypatch):
     from utils import checks
 
     def right(train, labels, test):
@@ -362,7 +367,10 @@ def test_check_nearest_centroid_accepts_right_and_refuses_nearest_example():
     def nearest_example(train, labels, test):  # 1-NN, not class means
         return labels[np.argmin(((test[:, None] - train[None]) ** 2).sum(-1), axis=1)]
 
-    assert checks.nearest_centroid(right)
+    assert checks.nearest_centroid(right) is right
+    reference = checks.nearest_centroid(None)  # not a function: the course's reference, which passes
+    assert checks.nearest_centroid(reference) is reference
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
     with pytest.raises(checks.CheckFailed, match="class means"):
         checks.nearest_centroid(nearest_example)
     with pytest.raises(checks.CheckFailed, match="3, 7, 11, 42"):
