@@ -36,7 +36,7 @@ def fr_known(known_images):
     for name, (img, pick) in known_images.items():
         locs = fr.face_locations(img)
         loc = max(locs, key=lambda b: (b[2] - b[0]) * (b[1] - b[3])) if pick == "largest" else locs[0]
-        known_enc.append(fr.face_encodings(img, [loc], model="large")[0])
+        known_enc.append(fr.face_encodings(img, [loc])[0])  # the library's own defaults
         known_names.append(name)
     return known_names, known_enc
 
@@ -46,7 +46,7 @@ def fr_reference(known_names, known_enc, query, tolerance=0.6):
     query = np.ascontiguousarray(query)  # dlib needs contiguous arrays
     out = []
     locs = fr.face_locations(query)
-    for loc, enc in zip(locs, fr.face_encodings(query, locs, model="large")):
+    for loc, enc in zip(locs, fr.face_encodings(query, locs)):
         d = fr.face_distance(np.array(known_enc), enc)
         j = int(np.argmin(d))
         out.append((known_names[j] if d[j] <= tolerance else "unknown", float(d[j]), loc))

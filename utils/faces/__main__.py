@@ -27,7 +27,7 @@ from pathlib import Path
 from utils.images import ImageError, load_image
 
 from .db import DEFAULT_DB, EnrolError, FaceDB, FaceDBError
-from .detect import DETECTORS
+from .detect import DEFAULT_MODEL, DETECTORS
 
 BAD = 2
 
@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         if detector:
             q.add_argument("--detector", choices=DETECTORS, default="hog", help="face detector (default hog)")
             q.add_argument("--upsample", type=_whole(0), default=1, help="times to double the image first (default 1)")
-            q.add_argument("--model", choices=("large", "small"), default="large",
-                           help="landmark model of the encoder (default large)")
+            q.add_argument("--model", choices=("large", "small"), default=DEFAULT_MODEL,
+                           help=f"landmark model of the encoder (default {DEFAULT_MODEL}, as face_recognition)")
 
     e = sub.add_parser("enrol", help="add people's faces", aliases=["enroll"])
     common(e)

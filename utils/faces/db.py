@@ -37,7 +37,7 @@ import numpy as np
 from utils import course
 from utils.images import ImageError, load_image
 
-from .detect import ENCODER, Face, crop_faces, detect_faces, encode, model_version
+from .detect import DEFAULT_MODEL, ENCODER, Face, crop_faces, detect_faces, encode, model_version
 
 APP = "utils.faces"
 SCHEMA_VERSION = 1
@@ -153,7 +153,8 @@ class FaceDB:
     Args:
         path: the file (default :data:`DEFAULT_DB`); created with ``create=True``.
         detector, upsample: how enrolment finds faces (see ``detect_faces``).
-        model: landmark model of the encoder, ``"large"`` or ``"small"``; recognition
+        model: landmark model of the encoder: ``"small"`` (5 points, ``face_recognition``'s own
+            default, :data:`~utils.faces.DEFAULT_MODEL`) or ``"large"`` (68 points); recognition
             compares only with encodings made by the same model.
         num_jitters: passed to ``encode``.
         keep_photos: also store each enrolled face crop (150×150 PNG). Off by default:
@@ -167,7 +168,7 @@ class FaceDB:
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, path=None, detector: str = "hog", upsample: int | None = 1, model: str = "large",
+    def __init__(self, path=None, detector: str = "hog", upsample: int | None = 1, model: str = DEFAULT_MODEL,
                  num_jitters: int = 1, keep_photos: bool = False, create: bool = True, timeout: float = 30.0,
                  read_only: bool = False):
         self.path = Path(path) if path is not None else DEFAULT_DB
