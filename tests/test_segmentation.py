@@ -230,3 +230,43 @@ def test_unet_shapes():
     model = seg.unet((32, 32, 1), num_classes=3, base=4, depth=2)
     assert model.output_shape == (None, 32, 32, 3)
     assert seg.unet((None, None, 1), 2, base=4, depth=2)(np.zeros((1, 16, 24, 1), np.float32)).shape == (1, 16, 24, 2)
+
+
+def test_segmentation_checks_pass_right_and_catch_wrong(monkeypatch):
+    from utils import checks
+    from utils.checks import CheckFailed
+
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    cmap = seg.voc_colormap()
+    right = checks.voc_color(lambda i: tuple(int(v) for v in cmap[i]))
+    assert right(15) == (192, 128, 128)
+    with pytest.raises(CheckFailed, match="voc_color"):
+        checks.voc_color(lambda i: (i, i, i))
+
+    def rf(kernel_sizes, dilations=None, strides=None):
+        out, jump = 1, 1
+        for j, k in enumerate(kernel_sizes):
+            out += (k - 1) * (dilations[j] if dilations else 1) * jump
+            jump *= strides[j] if strides else 1
+        return out
+
+    assert checks.receptive_field(rf) is rf
+    with pytest.raises(CheckFailed, match="receptive_field"):  # forgets the strides
+        checks.receptive_field(lambda ks, dilations=None, strides=None: rf(ks, dilations))
+
+    def wm(instances, w0=10.0, sigma=5.0):
+        return seg.unet_weight_map(instances, w0=w0, sigma=sigma)
+
+    assert checks.weight_map(wm) is wm
+    with pytest.raises(CheckFailed, match="background pixels"):  # uses only the nearest cell
+        def nearest_only(instances, w0=10.0, sigma=5.0):
+            ids = [i for i in np.unique(instances) if i > 0]
+            w = np.ones(instances.shape)
+            if len(ids) < 2:
+                return w
+            d = np.min([ndimage.distance_transform_edt(instances != i) for i in ids], axis=0)
+            w[instances == 0] += (w0 * np.exp(-(2 * d) ** 2 / (2 * sigma ** 2)))[instances == 0]
+            return w
+        checks.weight_map(nearest_only)
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "0")
+    assert checks.weight_map(lambda *a, **k: 1 / 0) is not None  # falls back to the reference
