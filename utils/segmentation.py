@@ -598,6 +598,40 @@ def pasted_semantic(n: int, size: int = 64, seed: int = 0, max_objects: int = 3)
     return ds.images, labels, list(ds.class_names)
 
 
+def image_mask_folder(folder, image_dir: str = "images", mask_dir: str = "masks"):
+    """Full-mode segmentation data from a folder of image/mask pairs with the same file names
+    (``5_3``: e.g. the ISBI 2012 membranes saved as ``data/isbi2012/images/0.png`` and
+    ``data/isbi2012/masks/0.png``; ``5_2``: Oxford-IIIT Pets images and trimaps).
+
+    Returns ``images``: list of ``(H, W)`` or ``(H, W, 3)`` uint8 arrays and ``masks``: list of
+    ``(H, W)`` uint8 arrays, sorted by file name. Raises ``FileNotFoundError`` naming the missing
+    folder, ``ImageError`` for a folder without images, and ``ValueError`` naming images without a mask or of a different size.
+    """
+    from utils.images import list_images, load_image
+
+    folder = Path(folder)
+    img_dir, msk_dir = folder / image_dir, folder / mask_dir
+    for d in (folder, img_dir, msk_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: no such folder. Expected {img_dir}/<name>.png and {msk_dir}/<name>.png "
+                                    "(see data/README.md for where to download the data set)")
+    files = list_images(img_dir)   # raises ImageError naming an empty folder
+    masks_by_stem = {p.stem: p for p in list_images(msk_dir)}
+    missing = [p.name for p in files if p.stem not in masks_by_stem]
+    if missing:
+        raise ValueError(f"{msk_dir}: no mask for {len(missing)} image(s), e.g. {missing[0]}")
+    images, masks = [], []
+    for p in files:
+        img = load_image(p)
+        img = img[..., 0] if np.array_equal(img[..., 0], img[..., 2]) and np.array_equal(img[..., 0], img[..., 1]) else img
+        m = load_image(masks_by_stem[p.stem], mode="gray")
+        if m.shape[:2] != img.shape[:2]:
+            raise ValueError(f"{masks_by_stem[p.stem]}: mask is {m.shape[:2]} but image {p.name} is {img.shape[:2]}")
+        images.append(img)
+        masks.append(m)
+    return images, masks
+
+
 # ------------------------------------------------------------------------- models
 
 
