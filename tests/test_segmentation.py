@@ -285,13 +285,16 @@ def test_image_mask_folder_reads_pairs_and_names_problems(tmp_path):
         seg.image_mask_folder(tmp_path / "d")
     img = np.random.default_rng(0).integers(0, 255, (8, 10, 3)).astype(np.uint8)
     save_image(tmp_path / "d" / "images" / "0.png", img)
+    save_image(tmp_path / "d" / "images" / "1.png", img)
+    save_image(tmp_path / "d" / "masks" / "1.png", img)
     with pytest.raises(ValueError, match="no mask for 1 image"):
         seg.image_mask_folder(tmp_path / "d")
     mask = np.zeros((8, 10, 3), np.uint8)
     mask[2:5, 3:7] = 255
     save_image(tmp_path / "d" / "masks" / "0.png", mask)
     images, masks = seg.image_mask_folder(tmp_path / "d")
-    assert np.array_equal(images[0], img) and masks[0].shape == (8, 10) and (masks[0] > 127).sum() == 12
+    assert len(images) == 2 and np.array_equal(images[0], img) and masks[0].shape == (8, 10)
+    assert (masks[0] > 127).sum() == 12
     save_image(tmp_path / "d" / "masks" / "0.png", mask[:, :9])
     with pytest.raises(ValueError, match=r"mask is \(8, 9\)"):
         seg.image_mask_folder(tmp_path / "d")
