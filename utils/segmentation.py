@@ -530,7 +530,8 @@ def hard_cells(n: int, size: int = 64, seed: int = 0, density: float = 7.0):
     Cells touch and overlap (later ones occlude earlier ones), have textured, unevenly bright
     bodies with bright rims, sit under uneven illumination (a strong random gradient and a
     vignette) with Gaussian noise, so one global threshold fails.
-    ``density`` is the mean number of cells per 64 × 64 area.
+    ``density`` is the mean number of cells per 64 × 64 area (a larger ``size`` holds more cells
+    of the same size, like a larger field of view).
 
     Returns ``images`` ``(N, size, size, 1)`` float32 in 0..1 and ``instances``
     ``(N, size, size)`` int32 (0 background, 1..K visible cells).
@@ -548,7 +549,7 @@ def hard_cells(n: int, size: int = 64, seed: int = 0, density: float = 7.0):
         count = max(2, int(rng.poisson(density * scale ** 2)))
         centres = []
         for k in range(1, count + 1):
-            ax, ay = (float(v) * scale for v in rng.uniform(4.5, 9.0, 2))
+            ax, ay = (float(v) for v in rng.uniform(4.5, 9.0, 2))   # the same cell size at any image size
             if centres and rng.random() < 0.6:  # a neighbour of an earlier cell: touching or overlapping
                 cx0, cy0, r0 = centres[rng.integers(len(centres))]
                 ang = rng.uniform(0, 2 * np.pi)
