@@ -146,4 +146,31 @@ KNOBS = {
                  "min_confidence": 0.9, "new_images": 4, "image_folder": "data/kick_scooters/test",
                  "own_folder": "data/my_annotated_image", "blur_ksize": 21},
     },
+    "5_1": {
+        # classical segmentation on shipped photos and synthetic scenes with known masks; nothing trained
+        "both": {"taxonomy_seed": 5, "block_size": 35, "offset": 10, "cells": 20, "cells_seed": 2, "cells_block": 31,
+                 "dark": 30, "bright": 150, "min_coin_area": 100, "photo": "astronaut", "work_side": 256,
+                 "slic_segments": 200, "slic_compactness": 10, "felzenszwalb_scale": 200, "felzenszwalb_min_size": 50,
+                 "grabcut_seed": 51, "grabcut_iters": 5, "scene_segments": 100},
+        "fast": {"grabcut_images": 12, "selfie": False},
+        "full": {"grabcut_images": 60, "selfie": True},
+    },
+    "5_2": {
+        # fast: pasted photo cut-outs (segmentation.pasted_semantic) 64x64, 5 classes; full: Oxford-IIIT Pets trimaps
+        "both": {"train_seed": 1, "test_seed": 2, "batch_size": 16, "learning_rate": 3e-3, "aspp_rates": [1, 2, 3],
+                 "ignore_index": 255},
+        "fast": {"dataset": None, "image_size": 64, "train_images": 640, "test_images": 160, "epochs": 4,
+                 "imagenet_backbone": None},
+        "full": {"dataset": "data/oxford_pets", "image_size": 128, "train_images": 3000, "test_images": 500, "epochs": 20,
+                 "imagenet_backbone": "mobilenet_v3_small_no_top"},
+    },
+    "5_3": {
+        # train on hard_cells seed 1, test on seed 2 (the course checkpoint trained on seed 500); nothing pretrained
+        "both": {"image_size": 64, "train_seed": 1, "test_seed": 2, "mosaic_seed": 3, "test_images": 40,
+                 "mosaic_size": 256, "tile": 64, "margin": 16, "w0": 10.0, "sigma": 5.0, "batch_size": 16,
+                 "learning_rate": 3e-3, "checkpoint": "weights/course/unet_cells.weights.h5", "checkpoint_base": 16},
+        "fast": {"train_images": 600, "epochs": 3, "base": 8, "real_data": None, "real_epochs": 0},
+        # full: a longer training of your own, then the ISBI 2012 membranes (data/isbi2012/{images,masks})
+        "full": {"train_images": 3000, "epochs": 30, "base": 16, "real_data": "data/isbi2012", "real_epochs": 20},
+    },
 }
