@@ -72,13 +72,16 @@ class Sample:
 @dataclass
 class YoloDataset:
     """A YOLO data set: ``names`` (YOLO order, no ``"BG"``), ``splits`` ``{split: [Sample]}``,
-    ``channels`` (1 or 3), ``root`` (where it was read from) and ``yaml_path`` (``path`` in data.yaml)."""
+    ``channels`` (1 or 3), ``root`` (where it was read from), ``yaml_path`` (``path`` in data.yaml)
+    and ``extra`` (its other keys)."""
 
     names: list[str]
     splits: dict[str, list[Sample]] = field(default_factory=dict)
     channels: int = 3
     root: Path | None = None
     yaml_path: str | None = None
+    extra: dict = field(default_factory=dict)
+    """Other data.yaml keys (``download``, an exporter's own...), kept as read, not written back."""
 
     @property
     def class_names(self) -> list[str]:
@@ -266,9 +269,7 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
     present = [s for s in SPLITS if data.get(s) is not None]
     if "train" not in present and "val" not in present:
         found.append(Problem(where_yaml, "no train or val entry (expected e.g. 'train: images/train')"))
-    for key in data:
-        if key not in SPLITS + ("path", "names", "nc", "channels", "download"):
-            found.append(Problem(where_yaml, f"unknown key {key!r} (expected path, train, val, test, nc, names, channels)"))
+    ds.extra = {k: v for k, v in data.items() if k not in SPLITS + ("path", "names", "nc", "channels")}
     stems: dict[str, str] = {}
     for split in present:
         entry = data[split]
@@ -353,6 +354,18 @@ def _check_ranges(ann: ImageAnnotation, w: int, h: int, found: list) -> None:
 # ------------------------------------------------------------------------------- writing
 
 
+def _snapped(obj: Object, w, h) -> Object:
+    """For checking only: ``obj`` with a box that passes the image border by no more than
+    label rounding (``_TOL`` of the size, as read from a label file) moved onto the border."""
+    if not w or not h or not np.all(np.isfinite(obj.bbox)):
+        return obj
+    size = np.array([w, h, w, h], np.float64)
+    b = obj.bbox.copy()
+    near = (np.abs(b) <= _TOL * size) | (np.abs(b - size) <= _TOL * size)
+    b[near] = np.clip(b[near], 0, size[near])
+    return Object(obj.label, b, obj.polygons, obj.attributes, obj.index)
+
+
 def _target_name(ann: ImageAnnotation, flatten: bool) -> str:
     parts = Path(ann.file_name).parts
     return "__".join(parts) if flatten else parts[-1] if parts else ann.file_name
@@ -426,7 +439,8 @@ def write_dataset(root, splits: dict[str, list[Sample]], names, channels: int = 
             plan.append((split, name, s))
     try:
         A.validate([ImageAnnotation(_target_name(s.annotation, flatten), s.annotation.width, s.annotation.height,
-                                    s.annotation.objects, s.annotation.source or s.annotation.file_name)
+                                    [_snapped(o, s.annotation.width, s.annotation.height) for o in s.annotation.objects],
+                                    s.annotation.source or s.annotation.file_name)
                     for _, _, s in plan], class_names=names)
     except AnnotationError as err:
         problems.extend(err.problems)
