@@ -289,3 +289,52 @@ def test_split_samples_is_deterministic_and_order_free(coco_source):
     assert names(a) == names(b) and sum(len(v) for v in a.values()) == len(samples)
     with pytest.raises(ValueError, match="summing to 1"):
         D.split_samples(samples, {"train": 0.5})
+
+
+def test_augment_keeps_boxes_on_their_objects():
+    tf = pytest.importorskip("tensorflow")
+    img = np.zeros((64, 80, 1), np.float32)
+    boxes = np.array([[10, 20, 30, 44], [50, 5, 70, 25], [0, 0, 0, 0]], np.float32)
+    for x1, y1, x2, y2 in boxes[:2].astype(int):
+        img[y1:y2, x1:x2] = 1.0
+    flips, drops = 0, 0
+    for seed in range(12):
+        out, b, c = D.augment(tf.constant(img), tf.constant(boxes), tf.constant([1, 2, 0], tf.int32),
+                              tf.constant([seed, 0]), scale=(0.7, 1.4), min_visible=0.4)
+        out, b, c = out.numpy()[..., 0], b.numpy(), c.numpy()
+        assert out.shape == (64, 80) and c[2] == 0 and np.all(b[2] == 0)
+        again = D.augment(tf.constant(img), tf.constant(boxes), tf.constant([1, 2, 0], tf.int32), tf.constant([seed, 0]),
+                          scale=(0.7, 1.4), min_visible=0.4)
+        assert np.array_equal(again[1].numpy(), b)  # deterministic
+        for k in range(2):
+            if c[k] == 0:
+                drops += 1
+                continue
+            x1, y1, x2, y2 = b[k]
+            assert 0 <= x1 < x2 <= 80 and 0 <= y1 < y2 <= 64
+            inside = out[int(np.ceil(y1)) + 1:int(y2) - 1, int(np.ceil(x1)) + 1:int(x2) - 1]
+            assert inside.size and inside.min() > 0.9  # the box covers its object...
+            ring = np.ones_like(out, bool)
+            ring[max(0, int(y1) - 1):int(np.ceil(y2)) + 1, max(0, int(x1) - 1):int(np.ceil(x2)) + 1] = False
+            other = b[1 - k] if c[1 - k] else None
+            if other is not None:  # ...and nothing of it lies outside (the other object aside)
+                ring[max(0, int(other[1]) - 1):int(np.ceil(other[3])) + 1,
+                     max(0, int(other[0]) - 1):int(np.ceil(other[2])) + 1] = False
+            assert out[ring].max(initial=0) < 0.6
+        flips += b[0, 0] > 40 if c[0] else 0
+    assert flips > 0  # the flip happened at least once (object 0 starts on the left)
+
+
+def test_tf_dataset_batches_a_folder(synthetic):
+    pytest.importorskip("tensorflow")
+    data = D.tf_dataset(synthetic, "train", image_size=(64, 64), batch_size=4, max_boxes=4)
+    images, target = next(iter(data))
+    assert images.shape == (4, 64, 64, 3) and target["boxes"].shape == (4, 4, 4)
+    first = synthetic.splits["train"][0].annotation
+    got = target["boxes"].numpy()[0][:len(first.objects)]
+    assert np.allclose(got, np.array([o.bbox for o in first.objects]) * 64 / 96, atol=1e-4)
+    assert list(target["class_ids"].numpy()[0][:len(first.objects)]) == \
+        [synthetic.class_names.index(o.label) for o in first.objects]
+    aug = D.tf_dataset(synthetic, "train", image_size=(64, 64), batch_size=4, max_boxes=4, augment_seed=1)
+    a1, a2 = next(iter(aug)), next(iter(aug))
+    assert np.array_equal(a1[0].numpy(), a2[0].numpy())  # same seed, same augmentation

@@ -638,3 +638,99 @@ def write_synthetic(root, n: int = 24, seed: int = 0, size: int = 128,
         start = stop
     write_dataset(root, splits, data.class_names, channels=channels, overwrite=overwrite)
     return read_dataset(root)
+
+
+# ------------------------------------------------------------------------------- tf.data
+
+
+def augment(image, boxes, class_ids, seed, flip: bool = True, scale=(0.75, 1.25), min_visible: float = 0.4):
+    """Box-preserving augmentation of one image in TensorFlow ops (``7_1``, ``7_2``).
+
+    Args:
+        image: ``(H, W, C)`` float32 tensor.
+        boxes: ``(K, 4)`` float32 ``xyxy`` pixels (exclusive ends); ``class_ids``: ``(K,)`` int32.
+        seed: ``(2,)`` int32 tensor for the stateless random ops (same seed, same result).
+        flip: mirror left-right with probability 0.5.
+        scale: zoom factor range; the zoomed image is cropped (zoom in) or padded with 0.5
+            (zoom out) back to ``(H, W)`` at a random offset.
+        min_visible: a box keeping less than this fraction of its area after the crop is
+            removed (class id 0 and box zeros: padding, so the count ``K`` stays the same).
+
+    Returns ``(image (H, W, C), boxes (K, 4), class_ids (K,))``, boxes clipped to the image.
+    """
+    import tensorflow as tf
+
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    if flip:
+        do = tf.random.stateless_uniform([], seeds[0]) < 0.5
+        image = tf.cond(do, lambda: image[:, ::-1], lambda: image)
+        flipped = tf.stack([wf - boxes[:, 2], boxes[:, 1], wf - boxes[:, 0], boxes[:, 3]], axis=1)
+        boxes = tf.where(do, flipped, boxes)
+    s = tf.random.stateless_uniform([], seeds[1], scale[0], scale[1])
+    nh = tf.maximum(1, tf.cast(tf.round(hf * s), tf.int32))
+    nw = tf.maximum(1, tf.cast(tf.round(wf * s), tf.int32))
+    zoomed = tf.image.resize(image, [nh, nw])
+    sy, sx = tf.cast(nh, tf.float32) / hf, tf.cast(nw, tf.float32) / wf
+    boxes = boxes * tf.stack([sx, sy, sx, sy])
+    ph, pw = tf.maximum(nh, h), tf.maximum(nw, w)
+    py = tf.random.stateless_uniform([], seeds[2], 0, ph - nh + 1, dtype=tf.int32)
+    px = tf.random.stateless_uniform([], seeds[2] + 1, 0, pw - nw + 1, dtype=tf.int32)
+    canvas = tf.image.pad_to_bounding_box(zoomed - 0.5, py, px, ph, pw) + 0.5
+    cy = tf.random.stateless_uniform([], seeds[3], 0, ph - h + 1, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([], seeds[3] + 1, 0, pw - w + 1, dtype=tf.int32)
+    image = tf.image.crop_to_bounding_box(canvas, cy, cx, h, w)
+    shift = tf.cast(tf.stack([px - cx, py - cy, px - cx, py - cy]), tf.float32)
+    moved = boxes + shift
+    clipped = tf.clip_by_value(moved, 0.0, tf.stack([wf, hf, wf, hf]))
+    area = lambda b: tf.maximum(b[:, 2] - b[:, 0], 0.0) * tf.maximum(b[:, 3] - b[:, 1], 0.0)  # noqa: E731
+    keep = (area(clipped) >= min_visible * area(moved)) & (area(clipped) > 0) & (class_ids > 0)
+    boxes = tf.where(keep[:, None], clipped, tf.zeros_like(clipped))
+    class_ids = tf.where(keep, class_ids, tf.zeros_like(class_ids))
+    return image, boxes, class_ids
+
+
+def tf_dataset(ds: YoloDataset, split: str, image_size=(128, 128), batch_size: int = 8, max_boxes: int = 16,
+               shuffle: bool = False, augment_seed: int | None = None, **augment_args):
+    """A ``tf.data.Dataset`` of one split of a data set read with :func:`read_dataset` (``7_1``, ``7_2``).
+
+    Yields ``(images, {"boxes": (B, max_boxes, 4) float32, "class_ids": (B, max_boxes) int32})``:
+    images ``(B, H, W, channels)`` float32 0..1 resized to ``image_size`` ``(H, W)``, boxes
+    ``xyxy`` pixels of the resized image, class ids :mod:`utils.data`-style (1-based, ``0`` is
+    padding). ``augment_seed`` set: :func:`augment` with a per-example seed (``augment_args``
+    go to it), deterministic for a given seed. More than ``max_boxes`` objects raises.
+    """
+    import tensorflow as tf
+
+    from utils.images import load_image
+
+    samples = ds.splits[split]
+    too_many = [str(s.image) for s in samples if len(s.annotation.objects) > max_boxes]
+    if too_many:
+        raise ValueError(f"max_boxes={max_boxes}: images with more objects: {too_many[:5]}")
+    H, W = int(image_size[0]), int(image_size[1])
+    index = {n: k + 1 for k, n in enumerate(ds.names)}
+
+    def gen():
+        for s in samples:
+            img = load_image(s.image, mode="gray" if ds.channels == 1 else "rgb", dtype="float32")
+            img = img[..., None] if img.ndim == 2 else img
+            a = s.annotation
+            b = np.zeros((max_boxes, 4), np.float32)
+            c = np.zeros(max_boxes, np.int32)
+            for k, o in enumerate(a.objects):
+                b[k] = o.bbox * [W / a.width, H / a.height, W / a.width, H / a.height]
+                c[k] = index[o.label]
+            yield img, b, c
+
+    out = tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((None, None, ds.channels), tf.float32),
+        tf.TensorSpec((max_boxes, 4), tf.float32), tf.TensorSpec((max_boxes,), tf.int32)))
+    out = out.map(lambda i, b, c: (tf.image.resize(i, [H, W]), b, c))
+    if shuffle:
+        out = out.shuffle(len(samples), seed=0 if augment_seed is None else augment_seed)
+    if augment_seed is not None:
+        out = out.enumerate().map(lambda k, x: augment(x[0], x[1], x[2], tf.stack([augment_seed, tf.cast(k, tf.int32)]),
+                                                       **augment_args))
+    return out.map(lambda i, b, c: (i, {"boxes": b, "class_ids": c})).batch(batch_size)
