@@ -367,7 +367,7 @@ def _snapped(obj: Object, w, h) -> Object:
 
 
 def _target_name(ann: ImageAnnotation, flatten: bool) -> str:
-    parts = Path(ann.file_name).parts
+    parts = [p for p in Path(ann.file_name).parts if p != Path(ann.file_name).anchor and p not in (".", "..")]
     return "__".join(parts) if flatten else parts[-1] if parts else ann.file_name
 
 
@@ -427,6 +427,10 @@ def write_dataset(root, splits: dict[str, list[Sample]], names, channels: int = 
             if isinstance(s.image, (str, Path)):
                 if not Path(s.image).is_file():
                     problems.append(Problem(where, f"image file {s.image} not found"))
+                    continue
+                if Path(s.image).suffix.lower() != Path(name).suffix.lower():
+                    problems.append(Problem(where, f"image file {s.image} would be copied to {name}: "
+                                                   "the suffix (the format) would change"))
                     continue
             else:
                 arr = np.asarray(s.image)
