@@ -248,9 +248,16 @@ def test_broken_folder_reports_every_problem_at_once(synthetic, tmp_path):
     ]
     for e in expected:
         assert e in text, f"{e!r} not in:\n{text}"
-    # a data.yaml problem stops there (its names are needed), with every data.yaml problem listed
-    with pytest.raises(AnnotationError, match="nc is 5 but names has 4"):
-        D.read_data_yaml(root / "data.yaml")
+    assert "data.yaml: nc is 5 but names has 4 entries" in text
+    assert text.startswith(f"{len(expected) + 1} problems")  # nothing else, nothing twice
+    # without a data.yaml, the folders are still checked
+    (root / "data.yaml").unlink()
+    with pytest.raises(AnnotationError) as err:
+        D.read_dataset(root)
+    text = str(err.value)
+    assert "data.yaml: no such file" in text
+    for e in expected[:2] + expected[5:7]:
+        assert e in text, f"{e!r} not in:\n{text}"
 
 
 def test_data_yaml_problems_are_named(tmp_path):

@@ -250,6 +250,8 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
 
     Returns a :class:`YoloDataset` whose samples' ``image`` are the image paths and whose
     boxes are pixel ``xyxy`` (exclusive ends), splits in ``train, val, test`` order.
+    A broken or missing data.yaml is reported together with the problems of the
+    ``images/<split>`` folders on disk (label lines checked against ``classes.txt`` when there is one).
     """
     from utils.images import IMAGE_SUFFIXES, ImageError, image_size
 
@@ -259,15 +261,17 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
         raise AnnotationError([Problem(str(root), "no such folder (expected a YOLO data set with data.yaml)")],
                               "problems in a YOLO data set")
     data = read_data_yaml(root / "data.yaml", found)
-    if data is None:
-        raise AnnotationError(found, "problems in a YOLO data set")
-    names = [str(n) for n in data["names"]]
+    if data is None:  # still check the folders on disk (labels against classes.txt where there is one)
+        data = {s: f"images/{s}" for s in SPLITS if (root / "images" / s).is_dir()}
+        names = None
+    else:
+        names = [str(n) for n in data["names"]]
     channels = data.get("channels", 3)
-    ds = YoloDataset(names, {}, channels if channels in (1, 3) else 3, root,
+    ds = YoloDataset(names or [], {}, channels if channels in (1, 3) else 3, root,
                      None if data.get("path") is None else str(data["path"]))
     where_yaml = str(root / "data.yaml")
     present = [s for s in SPLITS if data.get(s) is not None]
-    if "train" not in present and "val" not in present:
+    if names is not None and "train" not in present and "val" not in present:
         found.append(Problem(where_yaml, "no train or val entry (expected e.g. 'train: images/train')"))
     ds.extra = {k: v for k, v in data.items() if k not in SPLITS + ("path", "names", "nc", "channels")}
     stems: dict[str, str] = {}
@@ -284,10 +288,13 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
         if not image_dir.is_dir() or not label_dir.is_dir():
             continue
         classes_txt = label_dir / "classes.txt"
+        split_names = names
         if classes_txt.exists():
             try:
                 listed = A.object_classes(A.read_classes(classes_txt))
-                if listed != names:
+                if names is None:
+                    split_names = listed
+                elif listed != names:
                     found.append(Problem(str(classes_txt), f"lists {listed}, but data.yaml names are {names}"))
             except AnnotationError as err:
                 found.extend(err.problems)
@@ -323,7 +330,9 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
                 found.append(Problem(str(label_dir / f"{stem}.txt"), f"missing label file for {image.name} "
                                                                      "(an image without objects needs an empty one)"))
                 continue
-            ann = A.read_yolo_file(txt, names, w, h, image.name, found)
+            if split_names is None:  # no class names to check the label lines against
+                continue
+            ann = A.read_yolo_file(txt, split_names, w, h, image.name, found)
             if ann is None:
                 continue
             _check_ranges(ann, w, h, found)
@@ -332,6 +341,7 @@ def read_dataset(root, check_channels: bool = True) -> YoloDataset:
             found.append(Problem(str(labels[stem]), f"label file without an image {stem}.* in {image_dir}"))
         ds.splits[split] = samples
     if found:
+        found.sort(key=lambda p: (p.file, -1 if p.object is None else p.object))  # file by file, line by line
         raise AnnotationError(found, "problems in a YOLO data set")
     return ds
 
