@@ -351,3 +351,15 @@ def test_tf_dataset_batches_a_folder(synthetic):
     aug = D.tf_dataset(synthetic, "train", image_size=(64, 64), batch_size=4, max_boxes=4, augment_seed=1)
     a1, a2 = next(iter(aug)), next(iter(aug))
     assert np.array_equal(a1[0].numpy(), a2[0].numpy())  # same seed, same augmentation
+
+
+def test_crowd_regions_are_never_dropped_silently(coco_source):
+    json_path, image_dir, anns, _ = coco_source
+    data = json.loads(json_path.read_text())
+    data["annotations"][1]["iscrowd"] = 1
+    json_path.write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match="object 1 .*iscrowd region"):
+        D.from_coco(json_path, image_dir)
+    n = sum(len(a.objects) for a in anns)
+    assert sum(len(s.annotation.objects) for s in D.from_coco(json_path, image_dir, crowd="skip")[0]) == n - 1
+    assert sum(len(s.annotation.objects) for s in D.from_coco(json_path, image_dir, crowd="keep")[0]) == n

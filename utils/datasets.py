@@ -542,14 +542,20 @@ def normalise_coco_keys(data: dict, keys: dict[str, str], where: str = "COCO JSO
     return out
 
 
-def from_coco(json_path, image_dir, keys: str | dict | None = None) -> tuple[list[Sample], list[str]]:
+def from_coco(json_path, image_dir, keys: str | dict | None = None,
+              crowd: str = "refuse") -> tuple[list[Sample], list[str]]:
     """A COCO JSON file and its image folder → ``(samples, names)`` for :func:`write_dataset`.
 
     ``keys``: ``None`` for standard COCO; ``"hit-uav"`` (:data:`HIT_UAV_KEYS`) or a dict
     ``{their key: COCO key}`` for COCO-like files (renamed by :func:`normalise_coco_keys`).
     A sample's image is ``image_dir / file_name``. Boxes keep their pixel values;
-    polygons and RLE masks are not kept (YOLO ``detect`` stores boxes).
+    polygons and RLE masks are not kept (YOLO ``detect`` stores boxes), nor are the
+    category ids (:func:`to_coco` numbers ``names`` 1..K). ``iscrowd`` regions (a crowd, not
+    one object) have no YOLO equivalent: ``crowd="refuse"`` lists them in an
+    :class:`AnnotationError`, ``"skip"`` leaves them out, ``"keep"`` makes them plain boxes.
     """
+    if crowd not in ("refuse", "skip", "keep"):
+        raise ValueError(f"crowd={crowd!r}: expected 'refuse', 'skip' or 'keep'")
     json_path = Path(json_path)
     if keys is not None:
         keys = HIT_UAV_KEYS if keys == "hit-uav" else keys
@@ -575,13 +581,22 @@ def from_coco(json_path, image_dir, keys: str | dict | None = None) -> tuple[lis
             a.source = str(json_path)
     else:
         anns, class_names = A.read_coco(json_path)
+    crowds = [(a, k, o) for a in anns for k, o in enumerate(a.objects) if o.attributes.get("iscrowd")]
+    if crowds and crowd == "refuse":
+        raise AnnotationError([Problem(f"{json_path} [{a.file_name}]", "iscrowd region: YOLO has no crowd boxes "
+                                       "(from_coco(..., crowd='skip' or 'keep'))", o.index, o.label)
+                               for a, _, o in crowds], "crowd regions in a COCO file")
+    if crowd == "skip":
+        for a in anns:
+            a.objects = [o for o in a.objects if not o.attributes.get("iscrowd")]
     image_dir = Path(image_dir)
     return [Sample(_boxes_only(a), image_dir / a.file_name) for a in anns], A.object_classes(class_names)
 
 
 def from_voc(xml_folder, image_dir) -> list[Sample]:
     """A folder of Pascal VOC XML files and its image folder → samples (images ``image_dir /
-    <filename>``). Class names: ``A.object_classes(A.class_names_of(...))`` or your own list."""
+    <filename>``). Class names: ``A.object_classes(A.class_names_of(...))`` or your own list.
+    VOC's ``difficult``/``truncated`` flags have no YOLO field: such objects become plain boxes."""
     anns = A.read(xml_folder, "voc")
     return [Sample(_boxes_only(a), Path(image_dir) / a.file_name) for a in anns]
 
@@ -592,10 +607,11 @@ def _boxes_only(a: ImageAnnotation) -> ImageAnnotation:
 
 
 def coco_to_yolo(json_path, image_dir, root, split: str | dict[str, float] = "train", keys=None,
-                 seed: int = 0, overwrite: bool = False, flatten: bool = False) -> YoloDataset:
+                 seed: int = 0, overwrite: bool = False, flatten: bool = False, crowd: str = "refuse") -> YoloDataset:
     """COCO (or COCO-like, see ``keys``) → a YOLO folder at ``root``, read back and validated.
-    ``split``: one split name for every image, or fractions for :func:`split_samples`."""
-    samples, names = from_coco(json_path, image_dir, keys)
+    ``split``: one split name for every image, or fractions for :func:`split_samples`;
+    ``keys``, ``crowd``: see :func:`from_coco`."""
+    samples, names = from_coco(json_path, image_dir, keys, crowd)
     splits = {split: samples} if isinstance(split, str) else split_samples(samples, split, seed)
     write_dataset(root, splits, names, overwrite=overwrite, flatten=flatten)
     return read_dataset(root)
