@@ -351,6 +351,11 @@ def test_tf_dataset_batches_a_folder(synthetic):
     aug = D.tf_dataset(synthetic, "train", image_size=(64, 64), batch_size=4, max_boxes=4, augment_seed=1)
     a1, a2 = next(iter(aug)), next(iter(aug))
     assert np.array_equal(a1[0].numpy(), a2[0].numpy())  # same seed, same augmentation
+    mixed = list(D.tf_dataset(synthetic, "train", image_size=(64, 64), batch_size=2, max_boxes=4, augment_seed=1,
+                              use_mosaic=True))
+    assert len(mixed) == 1 and mixed[0][0].shape == (1, 64, 64, 3) and mixed[0][1]["boxes"].shape == (1, 16, 4)
+    with pytest.raises(ValueError, match="needs augment_seed"):
+        D.tf_dataset(synthetic, "train", use_mosaic=True)
 
 
 def test_crowd_regions_are_never_dropped_silently(coco_source):
@@ -363,3 +368,38 @@ def test_crowd_regions_are_never_dropped_silently(coco_source):
     n = sum(len(a.objects) for a in anns)
     assert sum(len(s.annotation.objects) for s in D.from_coco(json_path, image_dir, crowd="skip")[0]) == n - 1
     assert sum(len(s.annotation.objects) for s in D.from_coco(json_path, image_dir, crowd="keep")[0]) == n
+
+
+def _boxes_match_pixels(out, b, c, bright=0.9, dark=0.6):
+    """Each kept box covers bright pixels inside, and every bright pixel lies in some kept box."""
+    covered = np.zeros(out.shape, bool)
+    for (x1, y1, x2, y2), k in zip(b, c):
+        if k == 0:
+            continue
+        assert 0 <= x1 < x2 <= out.shape[1] and 0 <= y1 < y2 <= out.shape[0]
+        inside = out[int(np.ceil(y1)) + 1:int(y2) - 1, int(np.ceil(x1)) + 1:int(x2) - 1]
+        if inside.size:
+            assert inside.min() > bright
+        covered[max(0, int(y1) - 1):int(np.ceil(y2)) + 1, max(0, int(x1) - 1):int(np.ceil(x2)) + 1] = True
+    assert out[~covered].max(initial=0) < dark
+
+
+def test_mosaic_keeps_boxes_on_their_objects():
+    tf = pytest.importorskip("tensorflow")
+    images = np.zeros((4, 48, 64, 1), np.float32)
+    boxes = np.zeros((4, 2, 4), np.float32)
+    ids = np.zeros((4, 2), np.int32)
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        x1, y1 = int(rng.integers(0, 44)), int(rng.integers(0, 28))
+        boxes[k, 0] = [x1, y1, x1 + 20, y1 + 20]
+        ids[k, 0] = k + 1
+        images[k, y1:y1 + 20, x1:x1 + 20] = 1.0
+    kept = 0
+    for seed in range(10):
+        out, b, c = (t.numpy() for t in D.mosaic(tf.constant(images), tf.constant(boxes), tf.constant(ids),
+                                                    tf.constant([seed, 0]), min_visible=0.0))
+        assert out.shape == (48, 64, 1) and b.shape == (8, 4) and c.shape == (8,)
+        _boxes_match_pixels(out[..., 0], b, c)
+        kept += (c > 0).sum()
+    assert kept > 10

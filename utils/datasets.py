@@ -721,15 +721,52 @@ def augment(image, boxes, class_ids, seed, flip: bool = True, scale=(0.75, 1.25)
     return image, boxes, class_ids
 
 
+def mosaic(images, boxes, class_ids, seed, min_visible: float = 0.4):
+    """Mosaic of four examples in TensorFlow ops (the YOLOv4 idea, ``7_1``, ``7_2``): a random
+    centre splits the output into four quadrants; quadrant ``k`` shows a window of image ``k``
+    cut at a random place, boxes moved with it and clipped (less than ``min_visible`` of a box
+    left: removed, class 0).
+
+    Args: ``images (4, H, W, C)``, ``boxes (4, K, 4)`` ``xyxy`` pixels, ``class_ids (4, K)``
+    int32 (0 = padding), ``seed (2,)`` int32. Returns ``image (H, W, C)``, ``boxes (4K, 4)``,
+    ``class_ids (4K,)``: no object is lost to a fixed box count.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    h, w = shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    cy = tf.random.stateless_uniform([], seeds[0], h // 4, 3 * h // 4 + 1, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([], seeds[0] + 1, w // 4, 3 * w // 4 + 1, dtype=tf.int32)
+    tiles, out_boxes, out_ids = [], [], []
+    for k, (y0, x0, qh, qw) in enumerate(((0, 0, cy, cx), (0, cx, cy, w - cx), (cy, 0, h - cy, cx), (cy, cx, h - cy, w - cx))):
+        oy = tf.random.stateless_uniform([], seeds[k + 1], 0, h - qh + 1, dtype=tf.int32)
+        ox = tf.random.stateless_uniform([], seeds[k + 1] + 1, 0, w - qw + 1, dtype=tf.int32)
+        tiles.append(images[k, oy:oy + qh, ox:ox + qw])
+        shift = tf.cast(tf.stack([x0 - ox, y0 - oy, x0 - ox, y0 - oy]), tf.float32)
+        moved = boxes[k] + shift
+        lo = tf.cast(tf.stack([x0, y0, x0, y0]), tf.float32)
+        hi = tf.cast(tf.stack([x0 + qw, y0 + qh, x0 + qw, y0 + qh]), tf.float32)
+        clipped = tf.clip_by_value(moved, lo, hi)
+        area = lambda b: tf.maximum(b[:, 2] - b[:, 0], 0.0) * tf.maximum(b[:, 3] - b[:, 1], 0.0)  # noqa: E731
+        keep = (area(clipped) >= min_visible * area(moved)) & (area(clipped) > 0) & (class_ids[k] > 0)
+        out_boxes.append(tf.where(keep[:, None], clipped, tf.zeros_like(clipped)))
+        out_ids.append(tf.where(keep, class_ids[k], tf.zeros_like(class_ids[k])))
+    rows = [tf.concat(tiles[:2], axis=1), tf.concat(tiles[2:], axis=1)]
+    return tf.concat(rows, axis=0), tf.concat(out_boxes, axis=0), tf.concat(out_ids, axis=0)
+
+
 def tf_dataset(ds: YoloDataset, split: str, image_size=(128, 128), batch_size: int = 8, max_boxes: int = 16,
-               shuffle: bool = False, augment_seed: int | None = None, **augment_args):
+               shuffle: bool = False, augment_seed: int | None = None, use_mosaic: bool = False, **augment_args):
     """A ``tf.data.Dataset`` of one split of a data set read with :func:`read_dataset` (``7_1``, ``7_2``).
 
     Yields ``(images, {"boxes": (B, max_boxes, 4) float32, "class_ids": (B, max_boxes) int32})``:
     images ``(B, H, W, channels)`` float32 0..1 resized to ``image_size`` ``(H, W)``, boxes
     ``xyxy`` pixels of the resized image, class ids :mod:`utils.data`-style (1-based, ``0`` is
     padding). ``augment_seed`` set: :func:`augment` with a per-example seed (``augment_args``
-    go to it), deterministic for a given seed. More than ``max_boxes`` objects raises.
+    go to it), deterministic for a given seed; with ``use_mosaic`` too, each output image is a
+    :func:`mosaic` of four augmented ones (a quarter as many images, ``4 * max_boxes`` boxes
+    each). More than ``max_boxes`` objects in an image raises.
     """
     import tensorflow as tf
 
@@ -763,4 +800,9 @@ def tf_dataset(ds: YoloDataset, split: str, image_size=(128, 128), batch_size: i
     if augment_seed is not None:
         out = out.enumerate().map(lambda k, x: augment(x[0], x[1], x[2], tf.stack([augment_seed, tf.cast(k, tf.int32)]),
                                                        **augment_args))
+        if use_mosaic:
+            out = out.batch(4, drop_remainder=True).enumerate().map(
+                lambda k, x: mosaic(x[0], x[1], x[2], tf.stack([augment_seed + 1, tf.cast(k, tf.int32)])))
+    elif use_mosaic:
+        raise ValueError("use_mosaic=True needs augment_seed (mosaic is an augmentation)")
     return out.map(lambda i, b, c: (i, {"boxes": b, "class_ids": c})).batch(batch_size)
