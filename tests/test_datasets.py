@@ -287,10 +287,12 @@ def test_small_yaml_parser_reads_what_pyyaml_reads(synthetic, monkeypatch):
     assert D._small_yaml("  stray indent\n", "t", found) is None and found
 
 
-def test_odd_class_names_survive_the_yaml(tmp_path):
-    names = ["1st", "yes", "a: b", "café", "x#y"]
+def test_odd_class_names_survive_the_yaml(tmp_path, monkeypatch):
+    names = ["1st", "yes", "a: b", "café", "x#y", "a #1", 'say "hi"', "- dash"]
     text = D.data_yaml_text(tmp_path, names, ["train"])
     (tmp_path / "data.yaml").write_text(text)
+    assert D.read_data_yaml(tmp_path / "data.yaml")["names"] == names
+    monkeypatch.setitem(sys.modules, "yaml", None)  # the small parser too
     assert D.read_data_yaml(tmp_path / "data.yaml")["names"] == names
 
 

@@ -133,7 +133,10 @@ def _small_yaml(text: str, where: str, found: list) -> dict | None:
     def scalar(v: str):
         v = v.strip()
         if v.startswith('"'):
-            return json.loads(v)
+            value, end = json.JSONDecoder().raw_decode(v)
+            if v[end:].strip() and not v[end:].strip().startswith("#"):
+                raise ValueError(f"text after a quoted string: {v!r}")
+            return value
         if v.startswith("'") and v.endswith("'") and len(v) >= 2:
             return v[1:-1].replace("''", "'")
         if v.lstrip("-").isdigit():
@@ -144,7 +147,8 @@ def _small_yaml(text: str, where: str, found: list) -> dict | None:
     block = None
     try:
         for n, raw in enumerate(text.splitlines(), 1):
-            line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+            cut = raw.find(" #")
+            line = "" if raw.lstrip().startswith("#") else raw if '"' in raw[:max(cut, 0)] else raw.split(" #")[0].rstrip()
             if not line.strip():
                 continue
             if line[0] == " " and block is not None:
