@@ -38,6 +38,13 @@ Conversions: :func:`from_coco` (with ``keys="hit-uav"`` for HIT-UAV's COCO-like 
 keys are ``annotation`` and ``filename``), :func:`from_voc`, :func:`coco_to_yolo`,
 and back with :func:`to_coco` and :func:`to_voc`. :func:`write_synthetic` writes a small
 deterministic set from :func:`utils.data.pasted_objects`, so notebooks train from a folder.
+
+Training input: :func:`tf_dataset` turns a split into a ``tf.data.Dataset`` of images and
+padded boxes, optionally through :func:`augment` (flip, scale, crop/pad) and :func:`mosaic`,
+which move every box with its pixels (stateless random ops: same seed, same batches).
+
+Atomic means per file: each file is complete or absent, never half-written; a set written
+into an existing folder (``overwrite=True``) is replaced file by file.
 """
 from __future__ import annotations
 
