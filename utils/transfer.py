@@ -193,6 +193,28 @@ def _digits_task(name: str, size: int = 32) -> Task:
                             f"{size}x{size} RGB")
 
 
+OBJECTS = {"pool": 300, "test": 200, "pool_seed": 11, "test_seed": 12}
+"""The ``objects`` task (fast-mode target of ``1_2``): images in the labelled pool and the
+held-out test split, and the seeds that draw them."""
+
+
+def _objects_task(size: int = 96) -> Task:
+    """One photo cut-out per image (the cat's face, the coffee cup, a coin, the horse
+    silhouette) pasted at a random scale on a random crop of a photo or a texture
+    (:func:`utils.data.pasted_objects` with one object); label = which object."""
+    names = data.PASTE_CLASSES[1:]
+
+    def draw(n, seed):
+        s = data.pasted_objects(n, size=size, seed=seed, max_objects=1)
+        return s.images, np.array([int(ids[0]) - 1 for ids in s.class_ids], np.int64)
+
+    x_pool, y_pool = draw(OBJECTS["pool"], OBJECTS["pool_seed"])
+    x_test, y_test = draw(OBJECTS["test"], OBJECTS["test_seed"])
+    return Task(name="objects", x_pool=x_pool, y_pool=y_pool, x_test=x_test, y_test=y_test, class_names=list(names),
+                description=f"one photo cut-out ({', '.join(names)}) pasted on photo and texture backgrounds, "
+                            f"{size}x{size} RGB")
+
+
 def folder_task(folder, image_size: int | tuple[int, int] = 160, test_fraction: float = 0.2, seed: int = 0) -> Task:
     """A task from a class-per-sub-folder dataset (full mode of ``1_2``), checked by
     :func:`utils.data.scan_image_folder`, split per class (stratified) into a pool and a
@@ -237,6 +259,8 @@ def load_task(spec: str, image_size: int | None = None, seed: int = 0) -> Task:
     - ``"digits04"`` / ``"digits59"``: fast mode, digits 0-4 (the course backbone's source
       task) or 5-9 (the transfer target) on photo clutter, 32×32; pool from the 4,000
       training digits, test from the 1,000 held-out ones (about 400 / 100 per class);
+    - ``"objects"``: fast mode of ``1_2``, photo cut-outs on photo backgrounds (see
+      :func:`_objects_task`), ``image_size`` default 96;
     - ``"flowers"``: TensorFlow's flowers (downloaded once; full mode);
     - anything else: a folder ``spec/<class>/<images>`` (full mode), see :func:`folder_task`.
     """
@@ -244,6 +268,8 @@ def load_task(spec: str, image_size: int | None = None, seed: int = 0) -> Task:
         if image_size not in (None, 32):
             raise ValueError(f"task {spec!r} is 32x32; got image_size={image_size}")
         return _digits_task(spec)
+    if spec == "objects":
+        return _objects_task(image_size or 96)
     folder = flowers_folder() if spec == "flowers" else Path(spec)
     return folder_task(folder, image_size or 160, seed=seed)
 
