@@ -319,3 +319,39 @@ def test_failed_checks_hand_back_a_working_reference(monkeypatch, capsys):
     assert "reference" in capsys.readouterr().out
     wrong = checks.preprocess_caffe(lambda x: np.asarray(x, float) - BGR_MEAN)
     np.testing.assert_allclose(wrong(PIXEL).ravel(), EXPECTED["caffe"])
+
+
+# ------------------------------------------------------------------ EfficientNet-Lite0, objects task
+
+
+def test_efficientnet_backbone_without_weights_builds_offline():
+    bb = transfer.pretrained_backbone("efficientnet-lite0", mode="fast", weights=None, include_top=False,
+                                      input_shape=(64, 64, 3), pooling="avg")
+    assert bb.input_shape == (64, 64, 3) and bb.model.output_shape == (None, 1280)
+    assert "random" in bb.source
+    np.testing.assert_allclose(bb.preprocess_input(np.full((1, 1, 1, 3), 255.0)).ravel(), [1.0] * 3)
+    with pytest.raises(ValueError, match="224"):
+        transfer.pretrained_backbone("efficientnet-lite0", weights=None, include_top=True, input_shape=(64, 64, 3))
+
+
+def test_weights_available(monkeypatch, tmp_path):
+    from utils import weights
+
+    assert transfer.weights_available("digits04")
+    monkeypatch.setattr(weights.Registry, "local", lambda self, name: tmp_path / name)
+    if hasattr(weights, "available"):
+        monkeypatch.setattr(weights, "available", lambda name: (tmp_path / name).exists())
+    assert not transfer.weights_available("efficientnet-lite0")
+    (tmp_path / "efficientnet-lite0.pth").write_bytes(b"x")
+    assert transfer.weights_available("efficientnet-lite0")
+
+
+def test_objects_task_is_deterministic_and_balanced_enough():
+    a, b = transfer.load_task("objects", image_size=48), transfer.load_task("objects", image_size=48)
+    assert a.class_names == ["cat", "cup", "coin", "horse"]
+    assert a.x_pool.shape == (transfer.OBJECTS["pool"], 48, 48, 3) and a.x_pool.dtype == np.uint8
+    assert a.x_test.shape[0] == transfer.OBJECTS["test"]
+    np.testing.assert_array_equal(a.x_test, b.x_test)
+    np.testing.assert_array_equal(a.y_pool, b.y_pool)
+    assert np.bincount(a.y_pool, minlength=4).min() >= 25      # enough for 25 shots per class
+    assert not np.array_equal(a.x_pool[:10], a.x_test[:10])     # pool and test are drawn apart

@@ -26,7 +26,8 @@ KNOBS = {
     },
     "1_2": {
         # my_images: the folder for exercise 4, data/<name>/<class>/<images> (resolved from the repository root)
-        "both": {"demo_shots": 10, "batch_size": 32, "standin": "digits04", "my_images": "data/my_images"},
+        "both": {"demo_shots": 10, "batch_size": 32, "standin": "digits04", "standin_fine_tune_from": "block3_conv1",
+                 "my_images": "data/my_images"},
         # fast: ImageNet EfficientNet-Lite0 (weights/efficientnet-lite0.pth) on photo cut-outs pasted on photos
         "fast": {"backbone": "efficientnet-lite0", "task": "objects", "image_size": 96,
                  "fine_tune_from": "blocks_15_expand_conv", "shots": [2, 5, 10, 25], "seeds": [0, 1],
