@@ -246,7 +246,7 @@ def read_state_dict(path) -> "OrderedDict[str, np.ndarray]":
                 obj, _ = _read_legacy(f, source)
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, struct.error) as err:
+    except (pickle.UnpicklingError, EOFError, struct.error, TypeError, AttributeError, IndexError, KeyError) as err:
         raise ValueError(f"{source}: not a readable PyTorch file ({type(err).__name__}: {err})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{source}: holds a {type(obj).__name__}, expected a state dict (name -> tensor)")
