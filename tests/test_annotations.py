@@ -297,7 +297,7 @@ def test_validate_in_memory_and_clean_data(exported):
         {"shape_attributes": {"name": "polyline", "all_points_x": [1, 2], "all_points_y": [1, 2]}, "region_attributes": {"class": "cat"}},
         {"shape_attributes": {"name": "rect", "x": 1, "y": 1}, "region_attributes": {"class": "cat"}},
         {"shape_attributes": {"name": "rect", "x": 1, "y": 1, "width": 3, "height": 3}, "region_attributes": {}}]}}),
-     ["'polyline' has no area", "rect region is missing", "object 2: region has no class attribute"]),
+     ["'polyline' has no area", "object 1 (cat): rect width is missing", "object 2: region has no class attribute"]),
 ])
 def test_malformed_files_name_every_problem(tmp_path, fmt, name, content, message):
     (tmp_path / name).write_text(content)
@@ -317,7 +317,7 @@ def test_yolo_problems(tmp_path):
     with pytest.raises(AnnotationError) as err:
         A.read(tmp_path, "yolo")
     text = str(err.value)
-    for m in ("class index 7 is not in 0..1", "expected an integer class", "expected 4 box values", "no readable image b.*"):
+    for m in ("class index 7 is not in 0..1", "class index is 'cat', expected a whole number", "expected 4 box values", "no readable image b.*"):
         assert m in text, text
     assert len(err.value.problems) == 4
     with pytest.raises(AnnotationError, match="classes.txt: no such file"):
@@ -349,3 +349,117 @@ def test_simplified_outlines_stay_valid_polygons():
     mask[3, 3] = True  # a one-pixel part: a diamond around the pixel centre
     (poly,) = A.mask_to_polygons(mask, tolerance=1.0)
     assert len(poly) == 4 and np.allclose(A.polygons_bbox([poly]), [3, 3, 4, 4])
+
+
+# ------------------------------------------------------------------ issue 10: bad input
+
+
+def test_voc_round_trip_is_exact_to_the_last_bit(tmp_path):
+    boxes = [[0.1, 0.2, 10.123456789, 9.87654321], [1 / 3, 2 / 3, 7.000001, 8.5], [0, 0, 12, 9.999999999999998]]
+    ann = ImageAnnotation("a.png", 20, 10, [Object("cat", b) for b in boxes])
+    back = A.read_voc(A.write_voc(ann, tmp_path / "a.xml"))
+    assert [o.bbox.tolist() for o in back.objects] == boxes  # the old writer rounded to 2 decimals
+    assert "<xmin>1</xmin>" in (tmp_path / "a.xml").read_text()  # whole numbers stay whole
+
+
+def test_writers_refuse_labels_their_readers_would_read_differently(tmp_path):
+    for label in ("c\x01t", "ca\nt", " cat", "t\u202eac"):
+        ann = ImageAnnotation("a.png", 20, 10, [Object(label, [1, 1, 5, 5])])
+        for write in (lambda: A.write_voc(ann, tmp_path / "a.xml"), lambda: A.write_yolo([ann], tmp_path / "y"),
+                      lambda: A.write_labelme(ann, tmp_path / "a.json"), lambda: A.write_via([ann], tmp_path / "v.json"),
+                      lambda: A.write_coco([ann], tmp_path / "c.json")):
+            with pytest.raises(AnnotationError, match="object 0: class name"):
+                write()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(AnnotationError, match="classes.txt: class name 'ca\\\\nt'"):
+        A.write_yolo([], tmp_path / "y", ["BG", "cat", "ca\nt", "cup"])  # would shift every later class index
+
+
+def test_write_yolo_refuses_colliding_stems_and_keeps_what_was_there(tmp_path):
+    out = tmp_path / "labels"
+    out.mkdir()
+    (out / "x.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    anns = [ImageAnnotation(n, 20, 10, [Object("cat", [1, 1, 5, 5])]) for n in ("train/x.jpg", "val/x.jpg", "x.png")]
+    with pytest.raises(AnnotationError) as err:
+        A.write_yolo(anns, out, ["BG", "cat"])
+    assert "'train/x.jpg' and 'val/x.jpg' would share the label file x.txt" in str(err.value)
+    assert "'train/x.jpg' and 'x.png'" in str(err.value)
+    assert (out / "x.txt").read_text() == "0 0.5 0.5 0.1 0.1\n" and sorted(p.name for p in out.iterdir()) == ["x.txt"]
+
+
+def test_coco_duplicate_ids_and_fractional_sizes_are_problems(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 12.9, "height": 10},
+                   {"id": 1, "file_name": "b.png", "width": 20, "height": 10}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 1, "name": "dog"}]}))
+    with pytest.raises(AnnotationError) as err:
+        A.read_coco(path)
+    text = str(err.value)
+    assert "category 1: id 1 is used twice ('cat' and 'dog')" in text
+    assert "image entry 1: id 1 is used twice ('a.png' and 'b.png')" in text
+    assert "image 1 width is 12.9, expected a whole number" in text
+
+
+def test_via_negative_size_is_refused_not_flipped(tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"a.png1": {"filename": "a.png", "regions": [
+        {"shape_attributes": {"name": "rect", "x": 10, "y": 5, "width": -4, "height": 3}, "region_attributes": {"class": "cat"}}]}}))
+    with pytest.raises(AnnotationError, match="object 0 .cat.: rect width -4 and height 3: expected sizes >= 0"):
+        A.read_via(path)
+
+
+@pytest.mark.parametrize("fmt, name, content", [
+    ("yolo", "a.txt", "0 nan 0.5 0.2 0.2\n"),
+    ("labelme", "a.json", json.dumps({"shapes": [{"label": "cat", "points": [[1, 1], [5, 5]], "shape_type": "rectangle"}],
+                                      "imagePath": "a.png", "imageWidth": 20, "imageHeight": 10}).replace("5]]", "1e999]]")),
+    ("via", "a.json", json.dumps({"a.png1": {"filename": "a.png", "regions": [
+        {"shape_attributes": {"name": "rect", "x": 1, "y": 1, "width": "inf", "height": 3},
+         "region_attributes": {"class": "cat"}}]}}).replace('"inf"', "1e999")),
+    ("coco", "a.json", json.dumps({"images": [{"id": 1, "file_name": "a.png", "width": 20, "height": 10}],
+                                   "categories": [{"id": 1, "name": "cat"}],
+                                   "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4],
+                                                    "segmentation": [[1, 1, 5, 1, "X", 5]]}]}).replace('"X"', "1e999")),
+])
+def test_non_finite_coordinates_never_pass_validate(tmp_path, fmt, name, content):
+    save_image(tmp_path / "a.png", np.zeros((10, 20, 3), np.uint8))
+    (tmp_path / name).write_text(content)
+    if fmt == "yolo":
+        (tmp_path / "classes.txt").write_text("cat\n")
+    with pytest.raises(AnnotationError, match=r"object 0 \(cat\): .* is (inf|'nan')"):
+        A.validate(tmp_path if fmt == "yolo" else tmp_path / name, fmt)
+
+
+def test_validate_catches_non_finite_boxes_in_memory():
+    ann = ImageAnnotation("a.png", 20, 10, [Object("cat", [np.nan, 1, 5, 5]), Object("cat", [1, 1, 5, np.inf])])
+    with pytest.raises(AnnotationError) as err:
+        A.validate([ann])
+    assert str(err.value).count("NaN or infinity") == 2
+
+
+def test_validate_keeps_collecting_and_numbers_objects_as_in_the_file(tmp_path):
+    save_image(tmp_path / "a.png", np.zeros((10, 20, 3), np.uint8))
+    shapes = [{"label": "cat", "points": [[1, 1]], "shape_type": "point"},            # object 0: no area, dropped
+              {"label": "cat", "points": [[1, 1], [30, 5]], "shape_type": "rectangle"},  # object 1: outside
+              {"label": "cat", "points": [[1, 1], [5, 5]], "shape_type": "rectangle", "group_id": [1]}]  # object 2
+    (tmp_path / "a.json").write_text(json.dumps({"shapes": shapes, "imagePath": "a.png", "imageWidth": 20, "imageHeight": 10}))
+    (tmp_path / "b.json").write_text(json.dumps({"shapes": [], "imagePath": "a.png", "imageWidth": "abc", "imageHeight": 10}))
+    with pytest.raises(AnnotationError) as err:
+        A.validate(tmp_path, "labelme")
+    text = str(err.value)
+    assert "a.json: object 0 (cat): shape type 'point' has no area" in text
+    assert "a.json: object 1 (cat): box [1, 1, 30, 5] extends outside" in text  # was "object 0" before
+    assert "a.json: object 2 (cat): group_id is [1]" in text
+    assert "b.json: imageWidth is 'abc'" in text
+
+
+def test_labelme_size_check_uses_the_upright_size_of_a_phone_photo(tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.zeros((20, 10, 3), np.uint8)).save(tmp_path / "a.jpg", exif=exif)  # stored 10x20, shown 20x10
+    ann = ImageAnnotation("a.jpg", 20, 10, [Object("cat", [1, 1, 5, 5])])
+    A.write_labelme(ann, tmp_path / "a.json")
+    assert A.validate(tmp_path, "labelme")[0].width == 20

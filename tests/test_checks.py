@@ -60,9 +60,19 @@ CASES = [
 ]
 
 
+@pytest.fixture
+def strict(monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+
+
+@pytest.fixture
+def student(monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "0")
+
+
 @pytest.mark.parametrize("check,good,bad", CASES, ids=[c[0].__name__ for c in CASES])
-def test_check_passes_good_and_fails_bad(check, good, bad, capsys):
-    assert check(good) is True
+def test_check_passes_good_and_fails_bad(check, good, bad, capsys, strict):
+    assert check(good) is good  # the student's own function is what later cells use
     assert "\u2705" in capsys.readouterr().out
     with pytest.raises(CheckFailed) as err:
         check(bad)
@@ -70,7 +80,40 @@ def test_check_passes_good_and_fails_bad(check, good, bad, capsys):
     assert check.__name__ in message and "case" in message and "hint" in message
 
 
-def test_stub_and_crash_and_non_function_messages():
+@pytest.mark.parametrize("check,good,bad", CASES, ids=[c[0].__name__ for c in CASES])
+def test_a_student_who_fails_goes_on_with_the_reference(check, good, bad, capsys, student):
+    used = check(bad)
+    out = capsys.readouterr().out
+    assert used is not bad and callable(used)
+    assert "\u274c" in out and "reference" in out and "hint" in out
+    check(used)  # the reference passes its own check ...
+    assert "\u2705" in capsys.readouterr().out
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    assert check(stub) is not stub and "not written yet" in capsys.readouterr().out
+    assert check(...) is not Ellipsis and "not been written" in capsys.readouterr().out
+
+
+def test_every_exported_check_has_a_reference(student, capsys):
+    """A stub never leaves a student without a function to go on with (student copies run end to end)."""
+    import inspect
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    skipped = {"face_database"}  # checks a database file, not a function: nothing to fall back to
+    names = [n for n in checks.__all__ if n not in skipped] if hasattr(checks, "__all__") else None
+    modules = [m for m in vars(checks).values() if inspect.ismodule(m) and m.__name__.startswith("utils.checks.")
+               and not m.__name__.endswith("_core")]
+    names = sorted({n for m in modules for n in getattr(m, "__all__", [])} - skipped)
+    assert names
+    for name in names:
+        assert callable(getattr(checks, name)(stub)), f"checks.{name} has no reference to fall back to"
+
+
+def test_stub_and_crash_and_non_function_messages(strict):
     def stub(img):
         raise NotImplementedError()
 
@@ -82,7 +125,7 @@ def test_stub_and_crash_and_non_function_messages():
         checks.integral_image(42)
 
 
-def test_the_student_cannot_change_the_hidden_inputs():
+def test_the_student_cannot_change_the_hidden_inputs(strict):
     def mutating(img):
         img[:] = 0
         return good_integral(img)
@@ -92,10 +135,87 @@ def test_the_student_cannot_change_the_hidden_inputs():
     assert checks.integral_image(good_integral)
 
 
-def test_compare_and_check_value():
+def test_list_arguments_are_copied_for_every_case(strict):
+    seen = []
+
+    def mutating(values):
+        seen.append(list(values))
+        values.append(99)  # a student function that modifies its input list
+        return len(values) - 1
+
+    cases = [checks.Case(([1, 2, 3],), expected=3), checks.Case(([1, 2, 3],), expected=3)]
+    shared = [1, 2, 3]
+    cases.append(checks.Case((shared,), expected=3))
+    cases.append(checks.Case((shared,), expected=3))  # same list object: still fresh for each case
+    assert checks.run_cases("count", mutating, cases)
+    assert seen == [[1, 2, 3]] * 4 and shared == [1, 2, 3]
+
+
+def test_a_function_that_never_returns_is_reported(strict):
+    def forever(x):
+        while True:
+            pass
+
+    with pytest.raises(CheckFailed, match="did not return within 0.5 s"):
+        checks.run_cases("forever", forever, [checks.Case((1,), expected=1)], time_limit=0.5)
+
+
+def test_a_result_of_the_wrong_form_is_described_not_blamed_on_the_check(strict):
+    with pytest.raises(CheckFailed) as err:
+        checks.focal_loss(lambda p, y, gamma=2.0, alpha=0.25: "not an array")
+    message = str(err.value)
+    assert "returned a str" in message and "raised" not in message
+
+
+def test_array_messages_name_what_was_returned():
+    assert "expected an array, got ndarray" not in (checks.compare(np.array(["a"]), np.ones(1)) or "")
+    assert checks.compare(np.array(["a"]), np.ones(1)).startswith("expected an array of numbers, got a NumPy array")
+    assert checks.compare(np.ones(2), np.ones(2)) is None
+
+
+def test_compare_and_check_value(strict):
     assert checks.compare(np.ones((2, 2)), np.ones((2, 3))).startswith("shape")
     assert checks.compare(1.0, 1.0 + 1e-9) is None
     assert "expected a number" in checks.compare("x", 1.0)
-    assert checks.check_value("answer", 42, 42)
+    assert checks.check_value("answer", 42, 42) == 42
     with pytest.raises(CheckFailed, match="answer failed"):
         checks.check_value("answer", 41, 42, hint="count again")
+
+
+def test_check_value_and_target_fall_back_for_a_student(student, capsys):
+    assert checks.check_value("answer", 41, 42, reference=42) == 42
+    assert "reference value" in capsys.readouterr().out
+    assert checks.check_value("answer", ..., 42, reference=42) == 42
+
+    def measure(threshold):
+        return 1.0 - abs(threshold - 0.5)
+
+    assert checks.check_target("threshold", 0.45, measure, at_least=0.9, reference=0.5) == (0.45, 0.95)
+    choice, value = checks.check_target("threshold", 0.1, measure, at_least=0.9, reference=0.5)
+    out = capsys.readouterr().out
+    assert (choice, value) == (0.5, 1.0) and "does not reach the target (>= 0.9)" in out and "reference choice" in out
+    assert checks.check_target("threshold", ..., measure, at_least=0.9, reference=0.5) == (0.5, 1.0)
+    assert checks.check_target("nan", 0.3, lambda c: float("nan"), at_least=0.1, reference=0.5)[0] == 0.5
+
+
+def test_check_target_raises_in_strict_mode(strict):
+    with pytest.raises(CheckFailed, match="does not reach the target"):
+        checks.check_target("threshold", 0.1, lambda c: c, at_least=0.9, reference=0.95)
+    with pytest.raises(ValueError):
+        checks.check_target("threshold", 0.1, lambda c: c, reference=0.95)
+
+
+def test_strict_mode_can_name_a_folder(monkeypatch, tmp_path):
+    from utils.checks import _core
+
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert _core.strict()
+    other = tmp_path / "student"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    assert not _core.strict()
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    assert _core.strict()
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "0")
+    assert not _core.strict()

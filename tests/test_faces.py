@@ -83,6 +83,89 @@ def test_upsampling_haar_rescales_boxes(grace):
     assert len(one) == len(two) == 1 and iou(one[0].box, two[0].box) > 0.7
 
 
+# ------------------------------------------------- OpenCV's res10 SSD and MediaPipe's BlazeFace
+
+needs_dnn_files = pytest.mark.skipif(bool(faces.missing_models()),
+                                     reason=f"pretrained detector files missing: {faces.missing_models()}")
+
+
+@needs_dnn_files
+@pytest.mark.parametrize("name", ["grace_hopper", "astronaut"])
+def test_res10_ssd_finds_the_faces_of_grace_hopper_and_the_astronaut(name):
+    img = data.photo(name)
+    found = faces.detect_faces(img, "ssd")
+    hog = faces.largest(faces.detect_faces(img, "hog"))
+    assert len(found) == 1 and found[0].confidence > 0.9 and found[0].detector == "ssd"
+    assert iou(found[0].box, hog.box) > 0.5 and found[0].landmarks is None
+    # smaller photos too (4_3 runs them at 256 pixels)
+    small = cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    assert len(faces.detect_faces(small, "ssd")) == 1
+    assert faces.detect_faces(img, "ssd", threshold=1.01) == []
+
+
+def test_blazeface_anchors_are_mediapipes():
+    anchors = faces.blazeface_anchors()
+    assert anchors.shape == (896, 2) and anchors.dtype == np.float32
+    # 16x16 grid, 2 per cell, then 8x8 grid, 6 per cell; centres at (i + 0.5) / n
+    np.testing.assert_allclose(anchors[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(anchors[1], anchors[0])
+    np.testing.assert_allclose(anchors[2], [1.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(anchors[512], [0.5 / 8, 0.5 / 8])
+    np.testing.assert_allclose(anchors[512:518], np.repeat(anchors[512:513], 6, axis=0))
+    np.testing.assert_allclose(anchors[-1], [7.5 / 8, 7.5 / 8])
+
+
+def test_decode_blazeface_by_hand():
+    logits = np.full(896, -10.0)
+    raw = np.zeros((896, 16))
+    logits[600] = 3.0  # an anchor of the 8x8 grid
+    raw[600, :4] = [6.4, -12.8, 32.0, 64.0]  # centre moved by (+0.05, -0.1) of the input, 0.25 x 0.5 in size
+    raw[600, 4:] = np.arange(12)
+    logits[601] = 2.0  # the same anchor cell, nearly the same box: suppressed by NMS
+    raw[601, :4] = [6.4, -12.8, 30.0, 64.0]
+    logits[0] = 0.0  # probability 0.5: kept at the threshold
+    raw[0, :4] = [0, 0, 12.8, 12.8]
+    boxes, scores, keypoints = faces.decode_blazeface(logits[None, :, None], raw[None], threshold=0.5)
+    ax, ay = faces.blazeface_anchors()[600]
+    assert len(boxes) == 2 and scores[0] == pytest.approx(1 / (1 + np.exp(-3.0)))
+    np.testing.assert_allclose(boxes[0], [ax + 0.05 - 0.125, ay - 0.1 - 0.25, ax + 0.05 + 0.125, ay - 0.1 + 0.25])
+    np.testing.assert_allclose(keypoints[0], np.array([ax, ay]) + np.arange(12).reshape(6, 2) / 128)
+    np.testing.assert_allclose(boxes[1], [1 / 32 - 0.05, 1 / 32 - 0.05, 1 / 32 + 0.05, 1 / 32 + 0.05])
+    assert len(faces.decode_blazeface(logits, raw, threshold=0.9)[0]) == 1
+    with pytest.raises(ValueError, match="896"):
+        faces.decode_blazeface(logits[:10], raw[:10])
+
+
+@needs_dnn_files
+def test_blazeface_finds_faces_with_keypoints_on_the_viewers_side(grace, astronaut):
+    for img in (grace, astronaut):
+        found = faces.detect_faces(img, "blazeface")
+        assert len(found) == 1 and found[0].confidence > 0.8 and found[0].detector == "blazeface"
+        assert iou(found[0].box, faces.largest(faces.detect_faces(img, "hog")).box) > 0.5
+        marks = found[0].landmarks
+        assert tuple(marks) == faces.BLAZEFACE_KEYPOINTS
+        assert marks["left_ear"][0] < marks["left_eye"][0] < marks["nose"][0] < marks["right_eye"][0] < marks["right_ear"][0]
+        assert max(marks["left_eye"][1], marks["right_eye"][1]) < marks["mouth"][1]
+    # a wide picture is letterboxed, and boxes come back in its own pixels
+    wide = cv2.copyMakeBorder(grace, 0, 0, 300, 0, cv2.BORDER_CONSTANT, value=0)
+    moved = faces.detect_faces(wide, "blazeface")
+    top, right, bottom, left = faces.detect_faces(grace, "blazeface")[0].box
+    assert len(moved) == 1 and iou(moved[0].box, (top, right + 300, bottom, left + 300)) > 0.8
+
+
+def test_missing_model_files_are_named(monkeypatch, tmp_path):
+    from utils import weights
+
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    (empty / "manifest.json").write_text(weights.MANIFEST.read_text())
+    monkeypatch.setattr(weights, "MANIFEST", empty / "manifest.json")
+    monkeypatch.setattr(weights.Registry.__init__, "__defaults__", (empty / "manifest.json", None))
+    missing = faces.missing_models()
+    assert set(missing) == {"ssd", "blazeface"}
+    assert "python -m utils.weights fetch face_detection_short_range.tflite" in missing["blazeface"]
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="detector='yolo'"):
         faces.detect_faces(np.zeros((10, 10, 3), np.uint8), "yolo")
@@ -94,6 +177,12 @@ def test_bad_input_is_named():
 
 
 # ------------------------------------------------------------------ encodings, crops
+
+
+def test_encode_defaults_are_face_recognitions(grace, astronaut):
+    assert faces.DEFAULT_MODEL == "small" and faces.NUM_JITTERS == 1  # face_encodings(..., num_jitters=1, model="small")
+    for img in (grace, astronaut):
+        np.testing.assert_array_equal(faces.encode(img), np.array(fr.face_encodings(img)))
 
 
 @pytest.mark.parametrize("model", ["large", "small"])
@@ -114,6 +203,51 @@ def test_encode_accepts_faces_boxes_and_views(grace):
     assert flipped.shape == (1, 128) and faces.face_distance(by_face, flipped)[0, 0] < 0.3
     with pytest.raises(ValueError, match="model"):
         faces.encode(grace, model="huge")
+
+
+def test_names_and_distances_equal_face_recognitions_on_real_photos(tmp_path, grace, astronaut):
+    """The library's own calls with its defaults, against the course database and faces.recognize."""
+    known = {"Grace Hopper": grace, "Eileen Collins": astronaut}
+    db = faces.course_database(tmp_path / "faces.db", samples=False)
+    names, encodings = [], []
+    for name, img in known.items():
+        db.enrol_image(name, img, largest=True)
+        locs = fr.face_locations(img)
+        box = max(locs, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
+        names.append(name)
+        encodings.append(fr.face_encodings(img, [box])[0])
+    queries = [samples.augment(grace, "dark"), samples.augment(astronaut, "rotate-8"), samples.augment(grace, "flip")]
+    queries += [np.ascontiguousarray(t) for t in samples.lfw_faces(6)]  # strangers (scikit-image lfw_subset)
+    compared = 0
+    for img in queries:
+        ours = faces.recognize(db, img)
+        locs = fr.face_locations(img)
+        assert [m.box for m in ours] == locs
+        for m, enc in zip(ours, fr.face_encodings(img, locs)):
+            d = fr.face_distance(encodings, enc)
+            j = int(np.argmin(d))
+            expected = names[j] if fr.compare_faces(encodings, enc)[j] else "unknown"
+            assert m.name == expected and abs(m.distance - d[j]) < 1e-4
+            compared += 1
+    assert compared >= 8
+    db.close()
+
+
+def test_course_database_starts_with_the_sample_people_once(tmp_path):
+    path = tmp_path / "course" / "faces.db"
+    with faces.course_database(path) as db:
+        assert [(p["name"], p["faces"]) for p in db.people()] == [(n, 1) for n in sorted(samples.PEOPLE)]
+        assert {r["model"] for r in db.rows()} == {f"{faces.ENCODER}/small"} and db.num_jitters == 1
+        db.enrol_image("Ada", samples.augment(samples.people()["Grace Hopper"], "bright"), source="ada")
+    with faces.course_database(path) as again, faces.course_database(path) as third:  # reopening adds nothing
+        assert len(again) == len(third) == 4
+    # the same sample files enrolled through a folder (4_1's fast-mode stand-ins) are duplicates
+    folder = samples.write_people_folder(tmp_path / "stand_ins", kinds=("original",))
+    with faces.course_database(path) as db:
+        report = db.enrol_folder(folder, largest=True)
+        assert len(report.enrolled) == 0 and len(report.duplicates) == 3 and len(db) == 4
+    with faces.course_database(tmp_path / "empty.db", samples=False) as empty:
+        assert len(empty) == 0
 
 
 def test_face_distance_matches_face_recognition():
@@ -209,7 +343,7 @@ def small_video(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_people_db(tmp_path_factory):
-    db = faces.FaceDB(tmp_path_factory.mktemp("db") / "faces.db")
+    db = faces.course_database(tmp_path_factory.mktemp("db") / "faces.db", samples=False)
     db.enrol_image("Grace Hopper", data.photo("grace_hopper"), source="grace")
     db.enrol_image("Eileen Collins", data.photo("astronaut"), source="eileen", largest=True)
     yield db
@@ -255,9 +389,40 @@ def test_video_errors_name_the_file(tmp_path):
 # --------------------------------------------------------------------------- checks
 
 
-def test_exercise_checks_pass_right_answers_and_fail_wrong_ones():
+def test_checks_return_the_reference_when_the_answer_is_wrong(capsys):
+    from utils import checks
+
+    wrong = {checks.encoding_distance: lambda a, b: 0.0, checks.nearest_name: lambda d, n, t: "unknown",
+             checks.error_rates: lambda s, d, t: (0.0, 0.0), checks.box_iou: lambda a, b: 0.5}
+    for check, func in wrong.items():
+        reference = check(func)
+        assert reference is not func and callable(reference)
+        assert "reference" in capsys.readouterr().out
+        assert check(reference) is reference  # the course's reference passes its own check
+    stub = lambda folder, db: (_ for _ in ()).throw(NotImplementedError)  # noqa: E731
+    reference = checks.enrol_people(stub)
+    assert reference is not stub and checks.enrol_people(reference) is reference
+    assert checks.face_database("no/such.db", reference="fallback.db") == "fallback.db"
+
+
+def test_enrol_people_check(monkeypatch):
     from utils import checks
     from utils.checks import CheckFailed
+
+    good = lambda folder, db: db.enrol_folder(folder, largest=True)  # noqa: E731
+    assert checks.enrol_people(good) is good
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    with pytest.raises(CheckFailed, match="expected Grace Hopper and Eileen Collins"):
+        checks.enrol_people(lambda folder, db: db.enrol_folder(folder))  # the astronaut photo has 2 "faces"
+    with pytest.raises(CheckFailed, match="EnrolReport"):
+        checks.enrol_people(lambda folder, db: len(db.enrol_folder(folder, largest=True).enrolled))
+
+
+def test_exercise_checks_pass_right_answers_and_fail_wrong_ones(monkeypatch):
+    from utils import checks
+    from utils.checks import CheckFailed
+
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
 
     assert checks.encoding_distance(lambda a, b: float(np.linalg.norm(a - b)))
     with pytest.raises(CheckFailed, match="encoding_distance"):

@@ -1,8 +1,10 @@
 """python -m utils.faces: enrol, recognize, list, remove; JSON output and exit codes."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -146,3 +148,75 @@ def test_real_process_exit_codes(files, tmp_path):
     assert p.returncode == 0 and json.loads(p.stdout)["faces"][0]["name"] == "Grace Hopper"
     p = cli("recognize", "--db", db, files / "queries" / "notes.jpg")
     assert p.returncode == 2 and "notes.jpg" in p.stderr and p.stdout == ""
+
+
+@contextlib.contextmanager
+def read_only(*paths):
+    """Make files and folders read-only even for root (``chattr +i``), or by permissions for
+    other users; skip when neither works here."""
+    used = None
+    try:
+        if os.geteuid() == 0:
+            if shutil.which("chattr") is None:
+                pytest.skip("needs chattr to make a file read-only for root")
+            for p in paths:
+                if subprocess.run(["chattr", "+i", str(p)], capture_output=True).returncode:
+                    pytest.skip("this file system has no immutable attribute")
+            used = "chattr"
+        else:
+            for p in paths:
+                p.chmod(0o555 if p.is_dir() else 0o444)
+            used = "chmod"
+        yield
+    finally:
+        for p in paths:
+            if used == "chattr":
+                subprocess.run(["chattr", "-i", str(p)], capture_output=True)
+            elif used == "chmod":
+                p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def test_read_only_database_in_a_read_only_folder_can_be_listed_not_changed(files, tmp_path, capsys):
+    folder = tmp_path / "ro"
+    db = folder / "faces.db"
+    assert run(capsys, "enrol", "--db", db, "--folder", files / "people")[0] == 0
+    with faces.FaceDB(db) as fdb:  # a clean close merges the WAL and removes -wal and -shm
+        fdb.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert sorted(p.name for p in folder.iterdir()) == ["faces.db"]
+    before = db.read_bytes()
+    with read_only(db, folder):
+        code, out, err = run(capsys, "list", "--db", db)
+        assert code == 0 and "2 people, 2 face(s)" in out, err
+        code, out, err = run(capsys, "recognize", "--db", db, files / "queries" / "grace_flip.png")
+        assert code == 0 and json.loads(out)["faces"][0]["name"] == "Grace Hopper", err
+        code, out, err = run(capsys, "remove", "--db", db, "--name", "Cameraman")
+        assert code == 2 and err.count("\n") == 1 and "faces.db: read-only (the file or its folder" in err
+    assert db.read_bytes() == before
+
+
+def test_remove_on_a_read_only_database_file(files, tmp_path, capsys):
+    db = tmp_path / "faces.db"
+    assert run(capsys, "enrol", "--db", db, "--folder", files / "people")[0] == 0
+    with faces.FaceDB(db) as fdb:
+        fdb.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = db.read_bytes()
+    with read_only(db):
+        code, out, err = run(capsys, "remove", "--db", db, "--name", "Cameraman")
+    assert code == 2 and "could not remove 'Cameraman'" in err and "Traceback" not in err
+    assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recognize", "--tolerance", "nan", "a.png"], "--tolerance: nan is not a distance between 0 and 1"),
+    (["recognize", "--tolerance", "inf", "a.png"], "--tolerance: inf is not a distance"),
+    (["recognize", "--tolerance", "1.01", "a.png"], "--tolerance: 1.01 is not a distance"),
+    (["recognize", "--upsample", "-1", "a.png"], "--upsample: -1 is below 0"),
+    (["enrol", "--name", "Ada", "--video", "v.avi", "--every", "0"], "--every: 0 is below 1"),
+    (["enrol", "--name", "Ada", "--camera", "-1"], "--camera: -1 is below 0"),
+])
+def test_out_of_range_arguments_exit_2_with_one_error_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err
+    assert [line for line in err.splitlines() if "error" in line] == [line for line in err.splitlines() if message in line]

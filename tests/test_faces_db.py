@@ -3,6 +3,7 @@ kill -9, WAL readers, duplicates, names, removal and foreign files."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -35,7 +36,7 @@ def fr_known(known_images):
     for name, (img, pick) in known_images.items():
         locs = fr.face_locations(img)
         loc = max(locs, key=lambda b: (b[2] - b[0]) * (b[1] - b[3])) if pick == "largest" else locs[0]
-        known_enc.append(fr.face_encodings(img, [loc], model="large")[0])
+        known_enc.append(fr.face_encodings(img, [loc])[0])  # the library's own defaults
         known_names.append(name)
     return known_names, known_enc
 
@@ -45,7 +46,7 @@ def fr_reference(known_names, known_enc, query, tolerance=0.6):
     query = np.ascontiguousarray(query)  # dlib needs contiguous arrays
     out = []
     locs = fr.face_locations(query)
-    for loc, enc in zip(locs, fr.face_encodings(query, locs, model="large")):
+    for loc, enc in zip(locs, fr.face_encodings(query, locs)):
         d = fr.face_distance(np.array(known_enc), enc)
         j = int(np.argmin(d))
         out.append((known_names[j] if d[j] <= tolerance else "unknown", float(d[j]), loc))
@@ -336,3 +337,106 @@ def test_face_database_check(tmp_path):
         checks.face_database(tmp_path / "mixed.db")
     with pytest.raises(CheckFailed, match="no such face database"):
         checks.face_database(tmp_path / "missing.db")
+
+
+@pytest.mark.parametrize("bad, code", [("Ada\x85Lovelace", "U+0085"), ("\u202eecalevoL adA", "U+202E"),
+                                       ("Ada\u200bLovelace", "U+200B"), ("Ada\u2028Lovelace", "U+2028")])
+def test_c1_controls_and_bidi_overrides_refused(tmp_path, bad, code):
+    with faces.FaceDB(tmp_path / "f.db") as db:
+        with pytest.raises(faces.EnrolError, match=re.escape(code)):
+            db.enrol_image(bad, data.photo("grace_hopper"))
+        with pytest.raises(faces.EnrolError, match=re.escape(code)):
+            db.remove(bad)
+
+
+def test_names_are_normalised_for_enrol_and_remove(tmp_path):
+    composed, decomposed = "Zo\u00eb", "Zoe\u0308"
+    assert faces.check_name(f"  {decomposed} ") == composed
+    assert faces.check_name("\u0646\u0627\u200c\u0645") == "\u0646\u0627\u200c\u0645"  # a zero-width non-joiner stays
+    with faces.FaceDB(tmp_path / "f.db") as db:
+        db.enrol_image(decomposed, data.photo("grace_hopper"))
+        assert [p["name"] for p in db.people()] == [composed]
+        assert db.remove(f" {decomposed}") == 1 and len(db) == 0
+
+
+def _header(path):
+    return path.read_bytes()[:100]
+
+
+def test_foreign_sqlite_file_is_refused_before_anything_touches_it(tmp_path):
+    other = tmp_path / "other.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE invoices (id INTEGER)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    for kw in ({}, {"create": False}, {"read_only": True}):
+        with pytest.raises(faces.FaceDBError, match="not a face database"):
+            faces.FaceDB(other, **kw)
+    assert other.read_bytes() == before  # bytes 18-19 of the header would say 2 (WAL) after a switch
+    assert sqlite3.connect(other).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.sqlite"]
+
+
+def test_read_only_opening_never_writes(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(faces.FaceDBError, match="empty.db: an empty file, not a face database"):
+        faces.FaceDB(empty, read_only=True)
+    assert empty.read_bytes() == b""
+    good = tmp_path / "good.db"
+    with faces.FaceDB(good) as db:
+        db.enrol_image("Grace", data.photo("grace_hopper"))
+    before = good.read_bytes()
+    with faces.FaceDB(good, read_only=True) as db:
+        assert [p["name"] for p in db.people()] == ["Grace"] and len(db.known()[0]) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            db.con.execute("DELETE FROM people")
+    assert good.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["one", "", "1.5", "-1"])
+def test_malformed_schema_version_is_a_clear_error(tmp_path, value):
+    path = tmp_path / "f.db"
+    faces.FaceDB(path).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    con.commit()
+    con.close()
+    with pytest.raises(faces.FaceDBError, match=f"f.db: malformed schema version {value!r}"):
+        faces.FaceDB(path)
+
+
+def test_db_folder_that_cannot_be_created(tmp_path):
+    (tmp_path / "blocker").write_text("a file where the folder should be")
+    with pytest.raises(faces.FaceDBError, match="blocker/f.db: cannot create its folder"):
+        faces.FaceDB(tmp_path / "blocker" / "f.db")
+
+
+def test_enrol_video_without_a_readable_frame(tmp_path):
+    writer = cv2.VideoWriter(str(tmp_path / "empty.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (32, 32))
+    writer.release()
+    with faces.FaceDB(tmp_path / "f.db") as db:
+        with pytest.raises(ImageError, match="empty.avi: no frame could be read"):
+            db.enrol_video("Ada", tmp_path / "empty.avi")
+
+
+def test_decompression_bomb_is_reported_per_image(tmp_path):
+    from tests.test_bad_inputs import bomb_png
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    save_image(tmp_path / "grace.png", data.photo("grace_hopper"))
+    with faces.FaceDB(tmp_path / "f.db") as db:
+        report = db.enrol_images("Grace", [tmp_path / "bomb.png", tmp_path / "grace.png"])
+    assert len(report.enrolled) == 1 and "bomb.png: refused" in report.errors[0][1]
+
+
+def test_sideways_phone_photo_is_enrolled_upright(tmp_path):
+    from PIL import Image
+
+    grace = data.photo("grace_hopper")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view": the pixels are stored turned left
+    Image.fromarray(np.rot90(grace)).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    with faces.FaceDB(tmp_path / "f.db") as db:
+        assert db.enrol_image("Grace", tmp_path / "phone.jpg").status == "enrolled"

@@ -132,3 +132,45 @@ def test_grid_tiles_images():
     g = images.grid(tiles, cols=2, pad=1)
     assert g.shape == (3 * 2 + 2, 2 * 3 + 1, 3)
     assert g[0, 0, 0] == 0 and g[3, 4, 0] == 3
+
+
+def test_exif_orientation_is_applied_on_load(tmp_path):
+    from PIL import Image
+
+    upright = np.zeros((30, 20, 3), np.uint8)
+    upright[:5] = 255  # a white band at the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned left; viewers turn it 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright))).save(tmp_path / "phone.png", exif=exif)
+    got = images.load_image(tmp_path / "phone.png")
+    assert got.shape == (30, 20, 3) and np.array_equal(got, upright)
+    assert images.image_size(tmp_path / "phone.png") == (20, 30)
+
+
+def test_decompression_bomb_is_refused_naming_the_file(tmp_path):
+    from tests.test_bad_inputs import bomb_png
+
+    (tmp_path / "bomb.png").write_bytes(bomb_png())
+    for read in (images.load_image, images.image_size):
+        with pytest.raises(ImageError, match=r"bomb\.png: refused, .*decompression bomb"):
+            read(tmp_path / "bomb.png")
+
+
+def test_failed_save_leaves_the_old_file_untouched(tmp_path):
+    old = tmp_path / "photo.jpg"
+    images.save_image(old, np.full((8, 8, 3), 200, np.uint8))
+    before = old.read_bytes()
+    with pytest.raises(ImageError, match=r"photo\.jpg: cannot save a \(8, 8, 4\) uint8 image as JPEG"):
+        images.save_image(old, np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(ImageError, match=r"photo\.jpg: cannot save an image holding NaN"):
+        images.save_image(old, np.full((8, 8, 3), np.nan))
+    assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["photo.jpg"]
+
+
+def test_save_replaces_atomically_and_keeps_permissions(tmp_path):
+    path = tmp_path / "a.png"
+    images.save_image(path, np.zeros((4, 4, 3), np.uint8))
+    path.chmod(0o640)
+    images.save_image(path, np.full((4, 4, 3), 9, np.uint8))
+    assert path.stat().st_mode & 0o777 == 0o640 and images.load_image(path)[0, 0, 0] == 9
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]

@@ -126,3 +126,63 @@ def test_cli_check_flags_a_dirty_notebook(tmp_path, capsys):
     assert "not clean" in capsys.readouterr().out
     assert nbtools.main(["clean", str(tmp_path)]) == 0
     assert nbtools.main(["check", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_colab_badge_and_setup_lines_come_from_the_course_repository(path):
+    nb = nbformat.read(path, 4)
+    assert nbtools.colab_problems(nb, path.name) == [], f"{path.name}: run `python -m utils.notebooks sync notebooks`"
+
+
+def test_set_repository_rewrites_one_place_and_every_notebook(tmp_path, monkeypatch):
+    from utils import course
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for p in NOTEBOOKS[:2]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    source = tmp_path / "course.py"
+    source.write_text(Path(course.__file__).read_text())
+    monkeypatch.setattr(course, "REPOSITORY", course.REPOSITORY)
+    monkeypatch.setattr(course, "BRANCH", course.BRANCH)
+    nbtools.set_repository("a-fork/cv-course", "teaching", folder, source=source)
+    assert 'REPOSITORY = "a-fork/cv-course"' in source.read_text() and 'BRANCH = "teaching"' in source.read_text()
+    for p in nbtools.notebooks_in(folder):
+        text = p.read_text()
+        assert "github/a-fork/cv-course/blob/teaching/notebooks/" + p.name in text
+        assert "git clone -q --depth 1 -b teaching https://github.com/a-fork/cv-course course" in text
+        assert nbtools.colab_problems(nbformat.read(p, 4), p.name) == []
+    with pytest.raises(ValueError):
+        nbtools.set_repository("not a repo", folder=folder, source=source)
+
+
+def test_notebook_code_builds_no_repository_path_from_the_working_directory():
+    """data/ and weights/ paths come from knobs (resolved from the root) or course.path(...), never
+    from a literal relative path that would resolve against notebooks/ or Colab's folder."""
+    literal = re.compile(r"""(?<![\w/])["'](data|weights|outputs)/""")
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, 4).cells:
+            if cell.cell_type != "code":
+                continue
+            for line in cell.source.splitlines():
+                code = line.split("#", 1)[0]
+                if literal.search(code) and "course.path(" not in code and "course.ROOT" not in code:
+                    pytest.fail(f"{path.name}: relative repository path in code: {line.strip()}")
+
+
+_CHECK_CALL = re.compile(r"^(?P<lhs>[^#\n]*?)\bchecks\.(?P<check>\w+)\((?P<arg>\w+)\)\s*$", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_every_function_check_hands_later_cells_what_to_use(path):
+    """`f = checks.f(f)`: later cells use the student's function when it passed and the course's
+    reference when it did not, so a stuck student can run the rest of the notebook."""
+    nb = nbformat.read(path, 4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for match in _CHECK_CALL.finditer(cell.source):
+            if match["check"] in ("check_value", "check_target", "face_database"):
+                continue
+            assert match["lhs"].replace(" ", "") == f"{match['arg']}=", (
+                f"{path.name}: `{match.group(0).strip()}` should read `{match['arg']} = checks.{match['check']}({match['arg']})`")

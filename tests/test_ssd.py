@@ -1,5 +1,6 @@
 """utils.ssd: default boxes, matching, hard negative mining, losses, decoding (fast mode of 2_5),
-and the MobileNet-SSD full-mode path tested with a tiny Caffe model written here."""
+the res10 face SSD with the real files (when fetched), and the MobileNet-SSD full-mode path
+tested with a tiny Caffe model written here."""
 import hashlib
 import json
 
@@ -21,18 +22,95 @@ def test_ssd_scales_follow_the_paper():
         ssd.ssd_scales(0)
 
 
-def test_default_boxes_layout_and_sizes():
-    d = ssd.default_boxes(64, [8, 16], 0.25, 0.55, ratios=(1.0, 2.0, 0.5))
-    assert ssd.boxes_per_cell((1.0, 2.0, 0.5)) == 6
-    assert d.shape == ((8 * 8 + 4 * 4) * 6, 4)
+def test_default_boxes_follow_ssds_rule():
+    d = ssd.default_boxes(64, [8, 16], 0.25, 0.55, aspect_ratios=(2.0,))
+    assert ssd.boxes_per_cell((2.0,)) == 4 and ssd.boxes_per_cell((2.0, 3.0)) == 6
+    assert d.shape == ((8 * 8 + 4 * 4) * 4, 4)
     w, h = d[:, 2] - d[:, 0], d[:, 3] - d[:, 1]
-    first = slice(0, 6)                                   # the first cell of the stride-8 map
-    np.testing.assert_allclose(np.sqrt(w * h)[first], [16] * 3 + [np.sqrt(0.25 * 0.55) * 64] * 3)
-    np.testing.assert_allclose((h / w)[first], [1, 2, 0.5] * 2)
-    np.testing.assert_allclose((d[first, :2] + d[first, 2:]) / 2, [[4, 4]] * 6)
-    coarse = d[8 * 8 * 6:]
-    np.testing.assert_allclose(np.sqrt((coarse[:6, 2] - coarse[:6, 0]) * (coarse[:6, 3] - coarse[:6, 1]))[0], 0.55 * 64)
+    first = slice(0, 4)                                   # the first cell of the stride-8 map
+    s1, s2 = ssd.ssd_scales(2, 0.25, 0.55)[0]
+    np.testing.assert_allclose(np.sqrt(w * h)[first], [s1 * 64, s2 * 64, s1 * 64, s1 * 64])
+    np.testing.assert_allclose((w / h)[first], [1, 1, 2, 0.5])
+    np.testing.assert_allclose((d[first, :2] + d[first, 2:]) / 2, [[4, 4]] * 4)
+    coarse = d[8 * 8 * 4:]
+    np.testing.assert_allclose(np.sqrt((coarse[0, 2] - coarse[0, 0]) * (coarse[0, 3] - coarse[0, 1])), 0.55 * 64)
     np.testing.assert_allclose((coarse[0, :2] + coarse[0, 2:]) / 2, [8, 8])
+    with pytest.raises(ValueError, match="r > 1"):
+        ssd.default_boxes(64, [8], aspect_ratios=(0.5,))
+
+
+def test_prior_boxes_give_ssd300s_8732_boxes_in_caffes_order():
+    d = ssd.prior_boxes(**ssd.SSD300)
+    assert len(d) == 8732 == 38 * 38 * 4 + 19 * 19 * 6 + 10 * 10 * 6 + 5 * 5 * 6 + 3 * 3 * 4 + 1 * 1 * 4
+    np.testing.assert_allclose(d[0], [4 - 15, 4 - 15, 4 + 15, 4 + 15])            # 30 px square at (4, 4)
+    np.testing.assert_allclose(d[1, 2] - d[1, 0], np.sqrt(30 * 60))                 # the extra scale
+    np.testing.assert_allclose((d[2, 2] - d[2, 0]) / (d[2, 3] - d[2, 1]), 2.0)       # then r and 1/r
+    np.testing.assert_allclose((d[3, 2] - d[3, 0]) / (d[3, 3] - d[3, 1]), 0.5)
+    np.testing.assert_allclose((d[-1, :2] + d[-1, 2:]) / 2, [150, 150])            # conv9_2: one cell
+    assert len(ssd.prior_boxes(**ssd.FACE_PRIORS)) == 8892
+    with pytest.raises(ValueError, match="one entry per level"):
+        ssd.prior_boxes([38], [8, 16], [30], [60], [(2,)])
+
+
+def test_decode_caffe_heads_inverts_encode_deltas():
+    priors = ssd.prior_boxes([2], [150], [100], [200], [(2,)])                      # 16 default boxes on 300 px
+    truth = np.array([[40.0, 30, 150, 160]])
+    loc = np.zeros((len(priors), 4))
+    conf = np.tile([0.99, 0.01], (len(priors), 1))
+    loc[5] = detection.encode_deltas(priors[5:6], truth, (0.1, 0.1, 0.2, 0.2))[0]
+    conf[5] = [0.1, 0.9]
+    loc[6] = detection.encode_deltas(priors[6:7], truth + 3, (0.1, 0.1, 0.2, 0.2))[0]   # a duplicate
+    conf[6] = [0.3, 0.7]
+    d = ssd.decode_caffe_heads(loc.reshape(1, -1), conf.reshape(1, -1), priors, (600, 300, 3), 300, 0.5)
+    np.testing.assert_allclose(d["boxes"], truth * [1, 2, 1, 2], atol=1e-3)           # scaled to 300 x 600
+    np.testing.assert_allclose(d["scores"], [0.9])
+    assert d["class_ids"].tolist() == [1]
+    with pytest.raises(ValueError, match="default boxes"):
+        ssd.decode_caffe_heads(loc[:3], conf, priors, (300, 300))
+
+
+FACE_FILES = [weights.Registry().folder / n for n in (ssd.FACE_PROTOTXT_ASSET, ssd.FACE_CAFFEMODEL_ASSET)]
+needs_face_ssd = pytest.mark.skipif(not all(f.exists() for f in FACE_FILES),
+                                    reason="res10 face SSD not fetched (python -m utils.weights fetch "
+                                           "res10_300x300_ssd_deploy.prototxt res10_300x300_ssd_iter_140000.caffemodel)")
+
+
+@pytest.fixture(scope="module")
+def face_net():
+    return ssd.read_caffe(*ssd.face_ssd_files())
+
+
+@needs_face_ssd
+def test_real_res10_priors_equal_the_courses_default_boxes(face_net):
+    import cv2
+
+    face_net.setInput(cv2.dnn.blobFromImage(np.zeros((300, 300, 3), np.uint8), 1.0, (300, 300), ssd.FACE_MEAN))
+    theirs = face_net.forward("mbox_priorbox")
+    assert theirs.shape == (1, 2, 8892 * 4)
+    np.testing.assert_allclose(theirs[0, 0].reshape(-1, 4) * 300, ssd.prior_boxes(**ssd.FACE_PRIORS), atol=1e-3)
+    np.testing.assert_allclose(theirs[0, 1].reshape(-1, 4)[:3], [[0.1, 0.1, 0.2, 0.2]] * 3)   # the variances
+
+
+@needs_face_ssd
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_real_res10_finds_the_face_and_our_decoding_equals_opencvs(face_net, name):
+    from utils import data
+
+    photo = data.photo(name)
+    ours, opencv = ssd.detect_faces(face_net, photo, conf_threshold=0.5)
+    assert len(ours["boxes"]) == 1 and ours["scores"][0] > 0.99 and ours["class_ids"].tolist() == [1]
+    np.testing.assert_allclose(ours["boxes"], opencv["boxes"], atol=0.01)
+    np.testing.assert_allclose(ours["scores"], opencv["scores"], atol=1e-5)
+    x1, y1, x2, y2 = ours["boxes"][0]
+    assert 60 < x2 - x1 < 250 and 60 < y2 - y1 < 250                              # a face, not the whole photo
+
+
+def test_face_ssd_manifest_entries_have_sha256_and_sizes():
+    reg = weights.Registry()
+    for name, size in [(ssd.FACE_CAFFEMODEL_ASSET, 10666211), (ssd.FACE_PROTOTXT_ASSET, None)]:
+        asset = reg.get(name)
+        assert asset.algorithm == "sha256" and len(asset.digest) == 64 and "2_5" in asset.notebooks
+        assert size is None or asset.size == size
 
 
 # ------------------------------------------------------------------------------- matching
@@ -116,15 +194,20 @@ def test_ssd_loss_terms(defaults):
     assert n_pos >= 1
 
 
-def test_focal_loss_values_and_the_exercise_check():
+def test_focal_loss_values_and_the_exercise_check(monkeypatch):
     p = np.array([0.1, 0.5, 0.9])
     np.testing.assert_allclose(ssd.focal_loss(p, np.ones(3), gamma=0, alpha=0.5), -0.5 * np.log(p))
     np.testing.assert_allclose(ssd.focal_loss(0.9, 1), 0.25 * 0.01 * -np.log(0.9))
     np.testing.assert_allclose(ssd.focal_loss(0.9, 0), 0.75 * 0.81 * -np.log(0.1))
     assert np.isfinite(ssd.focal_loss(np.array([0.0, 1.0]), np.array([1, 1]))).all()
-    assert checks.focal_loss(ssd.focal_loss)
+    assert checks.focal_loss(ssd.focal_loss) is ssd.focal_loss
+    wrong = lambda p, y, gamma=2.0, alpha=0.25: -np.log(np.where(y == 1, p, 1 - p))  # noqa: E731
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    reference = checks.focal_loss(wrong)                     # a student goes on with the course's function
+    np.testing.assert_allclose(reference(p, np.ones(3)), ssd.focal_loss(p, np.ones(3)))
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
     with pytest.raises(checks.CheckFailed):
-        checks.focal_loss(lambda p, y, gamma=2.0, alpha=0.25: -np.log(np.where(y == 1, p, 1 - p)))
+        checks.focal_loss(wrong)
 
 
 # ------------------------------------------------------------------------------- decoding

@@ -184,6 +184,35 @@ def test_coco_names():
     assert yolo.CLASS_NAMES[0] == "BG" and yolo.CLASS_NAMES.index("giraffe") == 24
 
 
+def test_coco_ids_reconcile_80_classes_ids_up_to_90_and_91_in_the_paper():
+    assert len(yolo.COCO_IDS) == 80 and max(yolo.COCO_IDS) == 90 and yolo.COCO_IDS == sorted(yolo.COCO_IDS)
+    assert len(yolo.COCO_IDS) + len(yolo.COCO_PAPER_ONLY) == 91
+    ids = dict(zip(yolo.COCO_CLASSES, yolo.COCO_IDS))          # the ids of COCO's annotation files
+    assert ids["person"] == 1 and ids["stop sign"] == 13 and ids["giraffe"] == 25 and ids["toothbrush"] == 90
+
+
+def test_read_class_names(tmp_path):
+    (tmp_path / "a.names").write_text("person\nbicycle\n\ncar")     # no final newline, a blank line
+    assert yolo.read_class_names(tmp_path / "a.names") == ["person", "bicycle", "car"]
+    with pytest.raises(FileNotFoundError, match="b.names"):
+        yolo.read_class_names(tmp_path / "b.names")
+    (tmp_path / "empty.names").write_text("\n")
+    with pytest.raises(ValueError, match="empty.names"):
+        yolo.read_class_names(tmp_path / "empty.names")
+
+
+def test_pad_image_letterboxes_and_zooms_out():
+    image = np.full((40, 100, 3), 9, np.uint8)
+    canvas, (x0, y0) = yolo.pad_image(image)
+    assert canvas.shape == (100, 100, 3) and (x0, y0) == (0, 30)
+    assert np.all(canvas[30:70] == 9) and np.all(canvas[:30] == 127) and np.all(canvas[70:] == 127)
+    canvas, (x0, y0) = yolo.pad_image(image, zoom_out=2)
+    assert canvas.shape == (200, 200, 3) and (x0, y0) == (50, 80)
+    assert np.array_equal(canvas[y0:y0 + 40, x0:x0 + 100], image)
+    with pytest.raises(ValueError, match="zoom_out"):
+        yolo.pad_image(image, zoom_out=0.5)
+
+
 # --------------------------------------------------------- Darknet files read by OpenCV
 
 CFG_1X1 = """[net]
@@ -295,6 +324,27 @@ def test_detect_yolov3_runs_end_to_end_on_a_tiny_bn_network(tmp_path):
         yolo.detect_yolov3(net, image.astype(np.float32), input_size=32)
 
 
+def test_detect_yolov3_zoom_out_gives_boxes_in_the_original_image(tmp_path):
+    """The BN network above predicts boxes from its fixed biases: on a zoomed-out canvas, every
+    box comes back shifted by the image's offset, clipped to the original image."""
+    rng = np.random.default_rng(1)
+    conv1 = [rng.normal(0, 0.1, 8), rng.uniform(0.5, 1.5, 8), rng.normal(0, 0.1, 8), rng.uniform(0.5, 1.5, 8),
+             rng.normal(0, 0.3, (8, 3, 3, 3))]
+    conv2 = [np.full(21, 2.0), rng.normal(0, 0.1, (21, 8, 1, 1))]
+    (tmp_path / "bn.cfg").write_text(CFG_BN)
+    _write_weights(tmp_path / "bn.weights", conv1 + conv2)
+    net = yolo.read_darknet(tmp_path / "bn.cfg", tmp_path / "bn.weights")
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    d = yolo.detect_yolov3(net, image, input_size=32, conf_threshold=0.5, nms_threshold=0.4, zoom_out=2.0)
+    canvas, (x0, y0) = yolo.pad_image(image, 2.0)
+    net.setInput(__import__("cv2").dnn.blobFromImage(canvas, 1 / 255.0, (32, 32)))
+    raw = yolo.postprocess_yolov3(net.forward(net.getUnconnectedOutLayersNames()), canvas.shape, 0.5, 0.4)
+    expected = np.clip(raw["boxes"] - [x0, y0, x0, y0], 0, [64, 48, 64, 48])
+    inside = (expected[:, 2] > expected[:, 0]) & (expected[:, 3] > expected[:, 1])
+    np.testing.assert_allclose(d["boxes"], expected[inside], atol=1e-4)
+    assert np.all(d["boxes"][:, [0, 2]] <= 64) and np.all(d["boxes"][:, [1, 3]] <= 48)
+
+
 def test_read_darknet_errors_name_the_files(tmp_path):
     (tmp_path / "tiny.cfg").write_text(CFG_1X1)
     with pytest.raises(FileNotFoundError, match="tiny.weights"):
@@ -332,36 +382,71 @@ def test_manifest_lists_the_yolov3_weights_with_opencvs_sha1():
 # ------------------------------------------------------------------------ exercise checks
 
 
-def test_responsible_cell_check_accepts_the_answer_and_rejects_swapped_axes():
+def test_responsible_cell_check_accepts_the_answer_and_rejects_swapped_axes(monkeypatch):
     from utils import checks
 
     def right(box, image_size, S):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         return min(int(cy / image_size * S), S - 1), min(int(cx / image_size * S), S - 1)
 
-    assert checks.responsible_cell(right)
+    assert checks.responsible_cell(right) is right
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
     with pytest.raises(checks.CheckFailed, match="responsible_cell"):
         checks.responsible_cell(lambda box, size, S: right(box, size, S)[::-1])
 
 
-def test_crop_first_check_accepts_the_answer_and_rejects_no_clipping():
+def test_unpad_boxes_check_accepts_the_answer_rejects_no_clipping_and_gives_a_reference(monkeypatch):
     from utils import checks
 
-    def right(image, dets, class_names, name):
-        for box, cid in zip(dets["boxes"], dets["class_ids"]):
-            if class_names[int(cid)] == name:
-                h, w = image.shape[:2]
-                x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-                return image[max(y1, 0):min(y2, h), max(x1, 0):min(x2, w)]
-        return None
+    def right(boxes, offset, image_shape):
+        h, w = image_shape[:2]
+        return np.clip(np.asarray(boxes, float) - [offset[0], offset[1]] * 2, 0, [w, h, w, h])
 
-    def unclipped(image, dets, class_names, name):
-        for box, cid in zip(dets["boxes"], dets["class_ids"]):
-            if class_names[int(cid)] == name:
-                x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-                return image[y1:y2, x1:x2]
-        return None
+    def unclipped(boxes, offset, image_shape):
+        return np.asarray(boxes, float) - [offset[0], offset[1]] * 2
 
-    assert checks.crop_first(right)
+    assert checks.unpad_boxes(right) is right
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    reference = checks.unpad_boxes(unclipped)
+    np.testing.assert_allclose(reference(np.array([[0.0, 0, 50, 50]]), (10, 20), (20, 30)), [[0, 0, 30, 20]])
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
     with pytest.raises(checks.CheckFailed, match="clip"):
-        checks.crop_first(unclipped)
+        checks.unpad_boxes(unclipped)
+
+
+# ------------------------------------------------------- the real YOLOv3-tiny (fast mode of 2_4)
+
+TINY = [weights.Registry().folder / n for n in (yolo.TINY_CFG_ASSET, yolo.TINY_WEIGHTS_ASSET, yolo.NAMES_ASSET)]
+needs_tiny = pytest.mark.skipif(not all(f.exists() for f in TINY),
+                                reason="YOLOv3-tiny not fetched (python -m utils.weights fetch yolov3-tiny.cfg "
+                                       "yolov3-tiny.weights coco.names)")
+
+
+def test_manifest_lists_yolov3_tiny_with_sha256_and_sizes():
+    reg = weights.Registry()
+    assert reg.get(yolo.TINY_WEIGHTS_ASSET).size == 35434956
+    for name in (yolo.TINY_WEIGHTS_ASSET, yolo.TINY_CFG_ASSET, yolo.NAMES_ASSET):
+        asset = reg.get(name)
+        assert asset.algorithm == "sha256" and len(asset.digest) == 64 and "2_4" in asset.notebooks
+
+
+@needs_tiny
+def test_real_coco_names_are_the_80_output_classes():
+    assert yolo.read_class_names(weights.path(yolo.NAMES_ASSET)) == yolo.COCO_CLASSES
+
+
+@needs_tiny
+def test_real_yolov3_tiny_finds_the_astronaut_when_zoomed_out():
+    from utils import data
+
+    net = yolo.read_darknet(*yolo.yolov3_tiny_files())
+    assert len(net.getUnconnectedOutLayersNames()) == 2                 # two scales: strides 32 and 16
+    photo = data.photo("astronaut")
+    person = yolo.COCO_CLASSES.index("person") + 1
+    found = yolo.detect_yolov3(net, photo, 416, conf_threshold=0.5, zoom_out=2.0)
+    best = found["scores"][found["class_ids"] == person]
+    assert len(best) and best.max() >= 0.5
+    x1, y1, x2, y2 = found["boxes"][np.flatnonzero(found["class_ids"] == person)[0]]
+    assert x2 - x1 > 200 and y2 - y1 > 300 and x2 <= 512 and y2 <= 512    # most of the frame, in its pixels
+    filled = yolo.detect_yolov3(net, photo, 416, conf_threshold=0.5)     # the person fills the frame: missed
+    assert person not in filled["class_ids"].tolist()

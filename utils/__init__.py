@@ -20,11 +20,18 @@ One module per topic; each public function names the notebook that teaches it.
 """
 
 import os as _os
+import sys as _sys
 
 __version__ = "0.1.0"
 
 # TensorFlow's C++ start-up lines ("Could not find cuda drivers", "failed call to cuInit",
 # "NodeDef mentions attribute ...") look like failures to a student; they are not. Importing
-# `utils` before TensorFlow (every set-up cell does) keeps them out of notebook outputs.
+# `utils` before TensorFlow (every set-up cell does) keeps them out of notebook outputs: the log
+# level hides those TensorFlow logs after start-up, and in a notebook kernel TensorFlow is imported
+# here once with its start-up lines filtered (anything else it prints still shows).
 # A GPU, when there is one, is still reported by the set-up banner.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if "ipykernel" in _sys.modules:
+    from utils.course import import_tensorflow_quietly as _import_tf
+
+    _import_tf()

@@ -33,6 +33,14 @@ disagrees with the file. It returns the annotations only when there is no proble
 caller cannot go on with a broken data set by forgetting to look at a report.
 Box-only formats (VOC, YOLO ``detect``) store each object's box and not its polygon.
 
+**Nothing is lost.** Every numeric field must be a finite number of the right kind (a
+whole, positive image size; COCO ids are integers, each used once), or it is a problem
+naming the file and object; files that are not UTF-8, folders named like files and
+deeply nested JSON are problems too, never a traceback. Writers refuse what their reader
+would read back differently (labels with control or bidirectional formatting characters,
+leading spaces, NaN boxes, two images sharing a YOLO label file) and replace a file only
+once the new one is complete. VOC coordinates are written exactly, without rounding.
+
 Class names follow :mod:`utils.data`: a list whose entry 0 may be ``"BG"``. COCO category
 ids are 1-based and YOLO class indices 0-based in the list *without* ``"BG"``, so with
 ``["BG", "cat", "cup"]`` a cat is COCO id 1, YOLO class 0 and ``utils.data`` class id 1.
@@ -40,7 +48,11 @@ ids are 1-based and YOLO class indices 0-based in the list *without* ``"BG"``, s
 from __future__ import annotations
 
 import json
+import math
+import reprlib
+import unicodedata
 import xml.etree.ElementTree as ET
+from decimal import Context, Decimal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -81,12 +93,17 @@ class Problem:
 
 @dataclass(eq=False)
 class Object:
-    """One annotated object: class name, ``xyxy`` box (pixels, exclusive ends), optional polygons."""
+    """One annotated object: class name, ``xyxy`` box (pixels, exclusive ends), optional polygons.
+
+    ``index`` is the position of the object's entry in the file it was read from (its first
+    shape for objects merged from parts), so problems name the entry a reader can find;
+    ``None`` for objects made in memory."""
 
     label: str
     bbox: np.ndarray
     polygons: list[np.ndarray] = field(default_factory=list)
     attributes: dict = field(default_factory=dict)
+    index: int | None = None
 
     def __post_init__(self):
         self.bbox = np.asarray(self.bbox, dtype=np.float64).reshape(4)
@@ -172,12 +189,11 @@ def mask_to_polygons(mask, tolerance: float = 0.0) -> list[np.ndarray]:
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
+    from utils.images import ImageError, image_size
 
     try:
-        with Image.open(path) as img:
-            return img.size
-    except (OSError, ValueError):
+        return image_size(path)
+    except (ImageError, OSError):
         return None
 
 
@@ -188,23 +204,139 @@ def _find_image(name: str, folders: Iterable[Path]) -> Path | None:
     return None
 
 
-def _num(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None):
+# ------------------------------------------- shared checks (every reader and writer uses them)
+
+
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 3, 60, 60, 6, 6
+
+
+def _show(value) -> str:
+    """A short ``repr`` of a value read from a file (safe on huge or deeply nested values)."""
+    return _SHOW.repr(value)
+
+
+def _num(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None, *,
+         text: bool = False, whole: bool = False, minimum: float | None = None):
+    """``value`` as a finite number, or ``None`` after appending a :class:`Problem` naming it.
+
+    JSON values must be numbers (not strings, not booleans); ``text=True`` takes the ASCII
+    text of an XML element or a TXT field instead. ``whole``: an integer is needed (returned
+    as ``int``, never truncated); ``minimum``: the smallest value allowed.
+    """
+    if text:
+        ok = isinstance(value, str) and value.strip().isascii()
+    else:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     try:
-        v = float(value)
-        if not np.isfinite(v):
-            raise ValueError
-        return v
-    except (TypeError, ValueError):
-        found.append(Problem(file, f"{what} is {value!r}, expected a number", obj, label))
+        v = float(value) if ok else math.nan
+    except (ValueError, OverflowError):
+        v = math.nan
+    expected = "a whole number" if whole else "a number"
+    if minimum is not None:
+        expected += f" >= {minimum:g}"
+    if not math.isfinite(v) or (whole and not v.is_integer()) or (minimum is not None and v < minimum):
+        got = "is missing" if value is None else f"is {_show(value)}"
+        found.append(Problem(file, f"{what} {got}, expected {expected}", obj, label))
         return None
+    return int(v) if whole else v
+
+
+def _numbers(value, what: str, file: str, found: list, obj: int | None = None, label: str | None = None,
+             pairs: bool = False):
+    """A JSON list of finite numbers as a float array (``pairs``: also ``[[x, y], ...]``, returned
+    as ``(P, 2)``), or ``None`` after appending one :class:`Problem`."""
+    flat = []
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            flat.extend(v if pairs and isinstance(v, (list, tuple)) and len(v) == 2 else [v])
+    if not flat or (pairs and len(flat) % 2):
+        expected = "[[x, y], ...] or [x, y, ...]" if pairs else "a list of numbers"
+        found.append(Problem(file, f"{what} is {_show(value)}, expected {expected}", obj, label))
+        return None
+    sub: list = []
+    vals = [_num(v, f"{what} value", file, sub, obj, label) for v in flat]
+    if sub:
+        found.append(sub[0])  # one line per field is enough
+        return None
+    arr = np.asarray(vals, dtype=np.float64)
+    return arr.reshape(-1, 2) if pairs else arr
+
+
+def _is_id(value) -> bool:
+    """An id read from JSON: an int (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bad_name(name) -> str | None:
+    """Why ``name`` (a class label) cannot be written so that every reader reads it back, or ``None``."""
+    if not isinstance(name, str) or not name:
+        return f"class name {_show(name)} is not a non-empty string"
+    if name != name.strip():
+        return f"class name {name!r} has leading or trailing spaces (readers strip them)"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        return f"class name {name!r} holds control or formatting characters (a newline, tab, U+202E...)"
+    return None
+
+
+def _check_writable(annotations: list, fmt: str) -> None:
+    """Raise one :class:`AnnotationError` when a writer could not store ``annotations`` exactly:
+    labels a reader would read differently, or boxes/polygons that are not finite."""
+    problems = []
+    for ann in annotations:
+        where = ann.source or ann.file_name
+        name = ann.file_name
+        if not isinstance(name, str) or not name.strip() or any(unicodedata.category(ch) == "Cc" for ch in name):
+            problems.append(Problem(where, f"file name {_show(ann.file_name)} is empty or holds control characters"))
+        for k, obj in enumerate(ann.objects):
+            why = _bad_name(obj.label)
+            if why:
+                problems.append(Problem(where, why, k, None))
+            if not _finite(obj):
+                problems.append(Problem(where, f"box {_fmt_box(obj.bbox)} or its polygons hold NaN or infinity", k, obj.label))
+    if problems:
+        raise AnnotationError(problems, f"objects that cannot be written as {fmt}")
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` so that a failed write leaves an existing file as it was."""
+    from utils.images import write_atomically
+
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
+
+
+def _finite(obj: Object) -> bool:
+    return bool(np.all(np.isfinite(obj.bbox)) and all(np.all(np.isfinite(p)) for p in obj.polygons))
+
+
+def _read_text(path: Path, found: list, what: str = "a text file") -> str | None:
+    """A UTF-8 text file, or ``None`` after appending a :class:`Problem`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        found.append(Problem(str(path), "no such file"))
+    except IsADirectoryError:
+        found.append(Problem(str(path), f"is a folder, expected {what}"))
+    except OSError as err:
+        found.append(Problem(str(path), f"cannot be read ({err.strerror or err})"))
+    except UnicodeDecodeError as err:
+        found.append(Problem(str(path), f"not UTF-8 text ({err.reason} at byte {err.start})"))
+    return None
 
 
 def _read_json(path: Path, found: list):
+    """A JSON file (``NaN``/``Infinity`` refused), or ``None`` after appending a :class:`Problem`."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not valid JSON")
+
+    text = _read_text(path, found, "a JSON file")
+    if text is None:
+        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        found.append(Problem(str(path), "no such file"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return json.loads(text, parse_constant=no_constant)
+    except RecursionError:
+        found.append(Problem(str(path), "JSON nested too deeply to be an annotation file"))
+    except ValueError as err:  # json.JSONDecodeError, NaN/Infinity
         found.append(Problem(str(path), f"not valid JSON ({err})"))
     return None
 
@@ -212,55 +344,80 @@ def _read_json(path: Path, found: list):
 # -------------------------------------------------------------------------- Pascal VOC
 
 
+_EXACT = Context(prec=1000)  # decimal arithmetic wide enough that VOC's +1/-1 loses no digit of a float
+
+
 def read_voc(path, problems: list | None = None) -> ImageAnnotation | None:
     """One Pascal VOC XML file → :class:`ImageAnnotation`.
 
-    VOC boxes are 1-based inclusive pixel indices: ``x1 = xmin - 1``, ``x2 = xmax``.
-    ``difficult``/``truncated`` go to ``Object.attributes``. Raises :class:`AnnotationError`
+    VOC boxes are 1-based inclusive pixel indices: ``x1 = xmin - 1``, ``x2 = xmax`` (done in
+    decimal, so what :func:`write_voc` wrote reads back bit for bit).
+    ``difficult``/``truncated`` (0 or 1) go to ``Object.attributes``. Raises :class:`AnnotationError`
     listing every problem (or appends them to ``problems`` and returns what it could read).
     """
     path = Path(path)
+    src = str(path)
     found, finish = _collector(problems)
     try:
         root = ET.parse(path).getroot()
     except FileNotFoundError:
-        found.append(Problem(str(path), "no such file"))
+        found.append(Problem(src, "no such file"))
         root = None
-    except ET.ParseError as err:
-        found.append(Problem(str(path), f"not valid XML ({err})"))
+    except IsADirectoryError:
+        found.append(Problem(src, "is a folder, expected a VOC XML file"))
+        root = None
+    except OSError as err:
+        found.append(Problem(src, f"cannot be read ({err.strerror or err})"))
+        root = None
+    except (ET.ParseError, RecursionError) as err:
+        found.append(Problem(src, f"not valid XML ({err if isinstance(err, ET.ParseError) else 'nested too deeply'})"))
         root = None
     if root is None:
         finish("problems in a VOC file")
         return None
     if root.tag != "annotation":
-        found.append(Problem(str(path), f"root element is <{root.tag}>, expected <annotation>"))
-    file_name = root.findtext("filename")
+        found.append(Problem(src, f"root element is <{root.tag}>, expected <annotation>"))
+    file_name = (root.findtext("filename") or "").strip()
     if not file_name:
-        found.append(Problem(str(path), "no <filename>"))
-    size = [root.findtext(f"size/{k}") for k in ("width", "height")]
-    width, height = (None if v is None else _num(v, f"<size>/<{k}>", str(path), found) for v, k in zip(size, ("width", "height")))
-    ann = ImageAnnotation(file_name or "", None if width is None else int(width), None if height is None else int(height),
-                          source=str(path))
+        found.append(Problem(src, "no <filename>"))
+    width, height = (None if root.findtext(f"size/{k}") is None else
+                     _num(root.findtext(f"size/{k}"), f"<size>/<{k}>", src, found, text=True, whole=True, minimum=1)
+                     for k in ("width", "height"))
+    ann = ImageAnnotation(file_name, width, height, source=src)
     for k, node in enumerate(root.findall("object")):
         label = (node.findtext("name") or "").strip()
         if not label:
-            found.append(Problem(str(path), "no <name>", k))
+            found.append(Problem(src, "no <name>", k))
         coords = [node.findtext(f"bndbox/{c}") for c in ("xmin", "ymin", "xmax", "ymax")]
         if any(c is None for c in coords):
-            found.append(Problem(str(path), "no complete <bndbox> (xmin, ymin, xmax, ymax)", k, label))
+            found.append(Problem(src, "no complete <bndbox> (xmin, ymin, xmax, ymax)", k, label))
             continue
-        vals = [_num(c, f"<{n}>", str(path), found, k, label) for c, n in zip(coords, ("xmin", "ymin", "xmax", "ymax"))]
-        if None in vals or not label:
+        vals = [_num(c, f"<{n}>", src, found, k, label, text=True) for c, n in zip(coords, ("xmin", "ymin", "xmax", "ymax"))]
+        attrs = {}
+        for a in ("difficult", "truncated"):
+            if node.findtext(a) is not None:
+                attrs[a] = _num(node.findtext(a), f"<{a}>", src, found, k, label, text=True, whole=True, minimum=0)
+        if None in vals or None in attrs.values() or not label:
             continue
-        attrs = {a: int(node.findtext(a)) for a in ("difficult", "truncated") if (node.findtext(a) or "").strip().isdigit()}
-        ann.objects.append(Object(label, [vals[0] - 1, vals[1] - 1, vals[2], vals[3]], attributes=attrs))
+        x1, y1 = (float(_EXACT.subtract(Decimal(c.strip()), 1)) for c in coords[:2])
+        ann.objects.append(Object(label, [x1, y1, vals[2], vals[3]], attributes=attrs, index=k))
     finish("problems in a VOC file")
     return ann
 
 
+def _voc_number(value: float, plus: int = 0) -> str:
+    """``value + plus`` as exact decimal text (integers without a decimal point)."""
+    d = _EXACT.add(Decimal(repr(float(value))), plus)
+    return str(int(d)) if d == d.to_integral_value() else format(d, "f")
+
+
 def write_voc(ann: ImageAnnotation, path) -> Path:
-    """Write one :class:`ImageAnnotation` as Pascal VOC XML (boxes only; see :func:`read_voc`)."""
+    """Write one :class:`ImageAnnotation` as Pascal VOC XML (boxes only; see :func:`read_voc`).
+
+    Coordinates are written exactly (no rounding); labels with control characters,
+    non-finite boxes and a missing image size are refused before anything is written."""
     path = Path(path)
+    _check_writable([ann], "VOC")
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = ""
     ET.SubElement(root, "filename").text = ann.file_name
@@ -268,22 +425,22 @@ def write_voc(ann: ImageAnnotation, path) -> Path:
     for key, value in (("width", ann.width), ("height", ann.height), ("depth", 3)):
         if value is None:
             raise AnnotationError([Problem(str(path), f"image {ann.file_name!r} has no {key}: VOC needs the image size")])
+        if int(value) != value:
+            raise AnnotationError([Problem(str(path), f"image {ann.file_name!r} has {key} {value!r}: expected a whole number")])
         ET.SubElement(size, key).text = str(int(value))
     ET.SubElement(root, "segmented").text = "0"
     for obj in ann.objects:
         node = ET.SubElement(root, "object")
         ET.SubElement(node, "name").text = obj.label
         ET.SubElement(node, "pose").text = "Unspecified"
-        ET.SubElement(node, "truncated").text = str(obj.attributes.get("truncated", 0))
-        ET.SubElement(node, "difficult").text = str(obj.attributes.get("difficult", 0))
+        ET.SubElement(node, "truncated").text = str(int(obj.attributes.get("truncated", 0)))
+        ET.SubElement(node, "difficult").text = str(int(obj.attributes.get("difficult", 0)))
         box = ET.SubElement(node, "bndbox")
         x1, y1, x2, y2 = obj.bbox
-        for key, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
-            ET.SubElement(box, key).text = f"{value:g}" if float(value).is_integer() else f"{value:.2f}"
+        for key, value, plus in (("xmin", x1, 1), ("ymin", y1, 1), ("xmax", x2, 0), ("ymax", y2, 0)):
+            ET.SubElement(box, key).text = _voc_number(value, plus)
     ET.indent(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=False)
-    return path
+    return _write_atomic(path, ET.tostring(root, encoding="unicode") + "\n")
 
 
 # -------------------------------------------------------------------------------- COCO
@@ -309,53 +466,65 @@ def read_coco(path, problems: list | None = None) -> tuple[list[ImageAnnotation]
         found.append(Problem(src, f"missing or not a list: {', '.join(missing)} (expected a COCO dict with images, annotations, categories)"))
         finish("problems in a COCO file")
         return [], ["BG"]
-    cats = {}
+    cats: dict = {}
     for k, c in enumerate(data["categories"]):
-        if not isinstance(c, dict) or "id" not in c or "name" not in c:
-            found.append(Problem(src, f"category {k} needs 'id' and 'name', got {c!r}"))
+        if not isinstance(c, dict) or not _is_id(c.get("id")) or not isinstance(c.get("name"), str):
+            found.append(Problem(src, f"category {k} needs 'id' (an integer) and 'name' (a string), got {_show(c)}"))
+        elif c["id"] in cats:
+            found.append(Problem(src, f"category {k}: id {c['id']!r} is used twice ({cats[c['id']]!r} and {c['name']!r})"))
         else:
-            cats[c["id"]] = str(c["name"])
+            cats[c["id"]] = c["name"]
     images, anns = {}, []
     for k, im in enumerate(data["images"]):
-        if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
-            found.append(Problem(src, f"image entry {k} needs 'id' and 'file_name', got {im!r}"))
+        if not isinstance(im, dict) or not _is_id(im.get("id")) or not isinstance(im.get("file_name"), str):
+            found.append(Problem(src, f"image entry {k} needs 'id' (an integer) and 'file_name' (a string), got {_show(im)}"))
             continue
-        w, h = im.get("width"), im.get("height")
-        images[im["id"]] = ImageAnnotation(str(im["file_name"]), None if w is None else int(w),
-                                           None if h is None else int(h), source=src)
+        if im["id"] in images:
+            found.append(Problem(src, f"image entry {k}: id {im['id']!r} is used twice "
+                                      f"({images[im['id']].file_name!r} and {im['file_name']!r})"))
+            continue
+        w, h = (None if im.get(key) is None else _num(im[key], f"image {im['id']!r} {key}", src, found, whole=True, minimum=1)
+                for key in ("width", "height"))
+        images[im["id"]] = ImageAnnotation(im["file_name"], w, h, source=src)
         anns.append(images[im["id"]])
     for k, a in enumerate(data["annotations"]):
-        where = f"{src} (annotation id {a.get('id', '?') if isinstance(a, dict) else '?'})"
         if not isinstance(a, dict):
             found.append(Problem(src, f"annotation {k} is not a dict", k))
             continue
-        if a.get("image_id") not in images:
-            found.append(Problem(where, f"image_id {a.get('image_id')!r} is not in 'images'", k))
+        where = f"{src} (annotation id {_show(a.get('id', '?'))})"
+        image_id, category_id = a.get("image_id"), a.get("category_id")
+        if not _is_id(image_id) or image_id not in images:
+            found.append(Problem(where, f"image_id {_show(image_id)} is not in 'images'", k))
             continue
-        if a.get("category_id") not in cats:
-            found.append(Problem(where, f"category_id {a.get('category_id')!r} is not in 'categories'", k))
+        if not _is_id(category_id) or category_id not in cats:
+            found.append(Problem(where, f"category_id {_show(category_id)} is not in 'categories'", k))
             continue
-        label = cats[a["category_id"]]
+        label = cats[category_id]
         bbox = a.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            found.append(Problem(where, f"bbox is {bbox!r}, expected [x, y, width, height]", k, label))
+            found.append(Problem(where, f"bbox is {_show(bbox)}, expected [x, y, width, height]", k, label))
             continue
-        vals = [_num(v, "bbox value", where, found, k, label) for v in bbox]
-        if None in vals:
-            continue
+        vals = [_num(v, f"bbox {n}", where, found, k, label) for v, n in zip(bbox, ("x", "y", "width", "height"))]
         seg, polygons, attrs = a.get("segmentation"), [], {}
         if isinstance(seg, list):
             for p in seg:
-                if not isinstance(p, (list, tuple)) or len(p) < 6 or len(p) % 2:
+                poly = _numbers(p, "segmentation polygon", where, found, k, label, pairs=True)
+                if poly is not None and len(poly) < 3:
                     found.append(Problem(where, "a segmentation polygon needs an even number (>= 6) of coordinates", k, label))
-                else:
-                    polygons.append(np.asarray(p, dtype=np.float64).reshape(-1, 2))
+                elif poly is not None:
+                    polygons.append(poly)
         elif isinstance(seg, dict):
             attrs["rle"] = seg
-        if a.get("iscrowd"):
-            attrs["iscrowd"] = int(a["iscrowd"])
+        elif seg is not None:
+            found.append(Problem(where, f"segmentation is {_show(seg)}, expected a list of polygons or an RLE dict", k, label))
+        if a.get("iscrowd") not in (None, 0, 1) or isinstance(a.get("iscrowd"), bool):
+            found.append(Problem(where, f"iscrowd is {_show(a.get('iscrowd'))}, expected 0 or 1", k, label))
+        elif a.get("iscrowd"):
+            attrs["iscrowd"] = 1
+        if None in vals:
+            continue
         x, y, w, h = vals
-        images[a["image_id"]].objects.append(Object(label, [x, y, x + w, y + h], polygons, attrs))
+        images[image_id].objects.append(Object(label, [x, y, x + w, y + h], polygons, attrs, index=k))
     finish("problems in a COCO file")
     names = ["BG"] + [cats[i] for i in sorted(cats)]
     return anns, names
@@ -365,6 +534,7 @@ def to_coco(annotations: list[ImageAnnotation], class_names: list[str] | None = 
     """The COCO dict of a data set (image ids 1..N in order, category ids 1..K in
     ``object_classes(class_names)`` order; default :func:`class_names_of`). ``area`` is the
     polygon area when the object has polygons, the box area otherwise."""
+    _check_writable(annotations, "COCO")
     classes = object_classes(class_names if class_names is not None else class_names_of(annotations))
     ids = {name: k + 1 for k, name in enumerate(classes)}
     problems = []
@@ -395,10 +565,7 @@ def to_coco(annotations: list[ImageAnnotation], class_names: list[str] | None = 
 
 def write_coco(annotations: list[ImageAnnotation], path, class_names: list[str] | None = None) -> Path:
     """Write a data set as one COCO JSON file (see :func:`to_coco`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_coco(annotations, class_names), indent=1), encoding="utf-8")
-    return path
+    return _write_atomic(Path(path), json.dumps(to_coco(annotations, class_names), indent=1, allow_nan=False))
 
 
 # -------------------------------------------------------------------------------- YOLO
@@ -415,33 +582,32 @@ def read_yolo_file(path, class_names, width: int, height: int, file_name: str | 
     path = Path(path)
     found, finish = _collector(problems)
     classes = object_classes(class_names)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        found.append(Problem(str(path), "no such file"))
+    text = _read_text(path, found)
+    if text is None:
         finish("problems in a YOLO file")
         return None
     ann = ImageAnnotation(file_name or path.stem, width, height, source=str(path))
-    for k, line in enumerate(ln for ln in lines if ln.strip()):
+    for k, line in enumerate(ln for ln in text.splitlines() if ln.strip()):
         parts = line.split()
-        try:
-            cls = int(parts[0])
-            vals = np.array([float(v) for v in parts[1:]])
-        except ValueError:
-            found.append(Problem(str(path), f"line {line!r}: expected an integer class then numbers", k))
+        cls = _num(parts[0], "class index", str(path), found, k, text=True, whole=True, minimum=0)
+        if cls is None:
             continue
-        label = classes[cls] if 0 <= cls < len(classes) else None
-        if label is None:
+        if cls >= len(classes):
             found.append(Problem(str(path), f"class index {cls} is not in 0..{len(classes) - 1} ({len(classes)} classes)", k))
             continue
-        if len(vals) == 4:
+        label = classes[cls]
+        sub: list = []
+        vals = np.array([_num(v, f"value {i + 1}", str(path), sub, k, label, text=True) for i, v in enumerate(parts[1:])])
+        if sub:
+            found.append(sub[0])
+        elif len(vals) == 4:
             cx, cy, w, h = vals * [width, height, width, height]
-            ann.objects.append(Object(label, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
+            ann.objects.append(Object(label, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], index=k))
         elif len(vals) >= 6 and len(vals) % 2 == 0:
-            poly = vals.reshape(-1, 2) * [width, height]
-            ann.objects.append(Object(label, polygons_bbox([poly]), [poly]))
+            poly = vals.astype(np.float64).reshape(-1, 2) * [width, height]
+            ann.objects.append(Object(label, polygons_bbox([poly]), [poly], index=k))
         else:
-            found.append(Problem(str(path), f"line {line!r}: expected 4 box values or >= 3 polygon points", k, label))
+            found.append(Problem(str(path), f"line {_show(line)}: expected 4 box values or >= 3 polygon points", k, label))
     finish("problems in a YOLO file")
     return ann
 
@@ -449,9 +615,13 @@ def read_yolo_file(path, class_names, width: int, height: int, file_name: str | 
 def read_classes(path) -> list[str]:
     """A ``classes.txt`` (one name per line, YOLO order) → ``["BG"] + names``."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise AnnotationError([Problem(str(path), "no such file (expected one class name per line)")])
-    names = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    found: list[Problem] = []
+    text = _read_text(path, found)
+    if text is None:
+        raise AnnotationError(found)
+    names = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not names:
         raise AnnotationError([Problem(str(path), "no class names in the file")])
     return ["BG"] + names
@@ -478,7 +648,12 @@ def read_yolo(folder, image_dir=None, class_names=None, problems: list | None = 
             return []
     anns = []
     for txt in sorted(p for p in folder.glob("*.txt") if p.name != "classes.txt"):
-        image = next((image_dir / (txt.stem + s) for s in IMAGE_SUFFIXES if (image_dir / (txt.stem + s)).is_file()), None)
+        candidates = [image_dir / (txt.stem + s) for s in IMAGE_SUFFIXES if (image_dir / (txt.stem + s)).is_file()]
+        if len(candidates) > 1:
+            found.append(Problem(str(txt), f"several images share its stem ({', '.join(c.name for c in candidates)}): "
+                                           "which one it labels is ambiguous"))
+            continue
+        image = candidates[0] if candidates else None
         size = _image_size(image) if image else None
         if size is None:
             found.append(Problem(str(txt), f"no readable image {txt.stem}.* in {image_dir} (YOLO needs it for the image size)"))
@@ -501,10 +676,22 @@ def write_yolo(annotations: list[ImageAnnotation], folder, class_names: list[str
     if task not in ("detect", "segment"):
         raise ValueError(f"task={task!r}: expected 'detect' or 'segment'")
     folder = Path(folder)
+    _check_writable(annotations, "YOLO")
     classes = object_classes(class_names if class_names is not None else class_names_of(annotations))
-    problems, files = [], {}
+    where_classes = str(folder / "classes.txt")
+    problems = [Problem(where_classes, _bad_name(c)) for c in classes if _bad_name(c)]
+    if len(set(classes)) != len(classes):
+        problems.append(Problem(where_classes, f"class names repeat: {classes}"))
+    files: dict = {}
+    owner: dict = {}
     for ann in annotations:
         where = ann.source or ann.file_name
+        txt = Path(ann.file_name).stem + ".txt"
+        if txt in owner:
+            problems.append(Problem(where, f"images {owner[txt]!r} and {ann.file_name!r} would share the label file "
+                                           f"{txt} (YOLO names label files by image stem): rename one"))
+            continue
+        owner[txt] = ann.file_name
         if not ann.width or not ann.height:
             problems.append(Problem(where, f"image {ann.file_name!r} has no width/height: YOLO needs them"))
             continue
@@ -523,13 +710,12 @@ def write_yolo(annotations: list[ImageAnnotation], folder, class_names: list[str
                 problems.append(Problem(where, f"has {len(obj.polygons)} polygons; YOLO segment needs exactly one", k, obj.label))
                 continue
             lines.append(" ".join([str(cls)] + [f"{v:.6f}" for v in vals]))
-        files[Path(ann.file_name).stem + ".txt"] = "\n".join(lines) + ("\n" if lines else "")
+        files[txt] = "\n".join(lines) + ("\n" if lines else "")
     if problems:
         raise AnnotationError(problems, "objects that cannot be written as YOLO")
-    folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    (folder / "classes.txt").write_text("\n".join(classes) + "\n", encoding="utf-8")
+        _write_atomic(folder / name, text)
+    _write_atomic(folder / "classes.txt", "\n".join(classes) + "\n")
     return folder
 
 
@@ -574,30 +760,39 @@ def read_labelme(path, problems: list | None = None) -> ImageAnnotation | None:
     for key in ("imagePath", "imageWidth", "imageHeight"):
         if key not in data:
             found.append(Problem(src, f"missing {key!r}"))
-    ann = ImageAnnotation(str(data.get("imagePath", "")), data.get("imageWidth"), data.get("imageHeight"), source=src)
+    image_path = data.get("imagePath", "")
+    if not isinstance(image_path, str):
+        found.append(Problem(src, f"imagePath is {_show(image_path)}, expected a file name"))
+        image_path = ""
+    width, height = (None if data.get(key) is None else _num(data[key], key, src, found, whole=True, minimum=1)
+                     for key in ("imageWidth", "imageHeight"))
+    ann = ImageAnnotation(image_path, width, height, source=src)
     groups: dict = {}
     for k, shape in enumerate(data["shapes"]):
-        label = str(shape.get("label", "")).strip() if isinstance(shape, dict) else ""
-        if not isinstance(shape, dict) or not label or "points" not in shape:
-            found.append(Problem(src, "a shape needs 'label' and 'points'", k))
+        raw_label = shape.get("label") if isinstance(shape, dict) else None
+        label = raw_label.strip() if isinstance(raw_label, str) else ""
+        if not label or "points" not in shape:
+            found.append(Problem(src, "a shape needs 'label' (a string) and 'points'", k))
             continue
-        try:
-            pts = np.asarray(shape["points"], dtype=np.float64).reshape(-1, 2)
-        except (TypeError, ValueError):
-            found.append(Problem(src, f"points {shape['points']!r} are not [[x, y], ...]", k, label))
+        pts = _numbers(shape["points"], "points", src, found, k, label, pairs=True)
+        group = shape.get("group_id")
+        if group is not None and not _is_id(group):
+            found.append(Problem(src, f"group_id is {_show(group)}, expected an integer or null", k, label))
             continue
-        got = _shape_object(shape.get("shape_type", "polygon"), pts)
+        if pts is None:
+            continue
+        kind = shape.get("shape_type", "polygon")
+        got = _shape_object(kind if isinstance(kind, str) else _show(kind), pts)
         if isinstance(got, str):
             found.append(Problem(src, got, k, label))
             continue
         bbox, polygons = got
-        group = shape.get("group_id")
         if group is not None and (label, group) in groups:
             obj = groups[(label, group)]
             obj.polygons.extend(polygons)
             obj.bbox = np.r_[np.minimum(obj.bbox[:2], bbox[:2]), np.maximum(obj.bbox[2:], bbox[2:])]
             continue
-        obj = Object(label, bbox, polygons)
+        obj = Object(label, bbox, polygons, index=k)
         if group is not None:
             groups[(label, group)] = obj
         ann.objects.append(obj)
@@ -614,6 +809,7 @@ def write_labelme(ann: ImageAnnotation, path, image_path: str | None = None) -> 
     ``imageData`` is ``null`` (labelme then loads the image from ``imagePath``).
     """
     path = Path(path)
+    _check_writable([ann], "labelme")
     shapes = []
     for k, obj in enumerate(ann.objects):
         base = {"label": obj.label, "description": "", "flags": {}, "mask": None}
@@ -625,9 +821,7 @@ def write_labelme(ann: ImageAnnotation, path, image_path: str | None = None) -> 
             shapes.append({**base, "points": obj.bbox.reshape(2, 2).tolist(), "group_id": None, "shape_type": "rectangle"})
     data = {"version": "5.5.0", "flags": {}, "shapes": shapes, "imagePath": image_path or ann.file_name,
             "imageData": None, "imageHeight": ann.height, "imageWidth": ann.width}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
+    return _write_atomic(path, json.dumps(data, indent=2, allow_nan=False))
 
 
 # ---------------------------------------------------------------------------------- VIA
@@ -660,53 +854,73 @@ def read_via(path, image_dir=None, class_attribute: str | None = "class",
     folder = Path(image_dir) if image_dir else path.parent
     anns = []
     for key, entry in meta.items():
-        if not isinstance(entry, dict) or "filename" not in entry or not isinstance(entry.get("regions"), list):
+        if not isinstance(entry, dict) or not isinstance(entry.get("regions"), list):
             found.append(Problem(f"{src} [{key}]", "expected 'filename' and 'regions' (a list, VIA 2)"))
+            continue
+        if not isinstance(entry.get("filename"), str) or not entry["filename"].strip():
+            found.append(Problem(f"{src} [{key}]", f"filename is {_show(entry.get('filename'))}, expected a file name"))
             continue
         image = folder / entry["filename"]
         size = _image_size(image) if image.is_file() else None
         ann = ImageAnnotation(entry["filename"], *(size or (None, None)), source=f"{src} [{entry['filename']}]")
         groups: dict = {}
         for k, region in enumerate(entry["regions"]):
-            shape = region.get("shape_attributes", {}) if isinstance(region, dict) else {}
-            attrs = region.get("region_attributes", {}) if isinstance(region, dict) else {}
+            shape = region.get("shape_attributes", {}) if isinstance(region, dict) else None
+            attrs = region.get("region_attributes", {}) if isinstance(region, dict) else None
+            if not isinstance(shape, dict) or not isinstance(attrs, dict):
+                found.append(Problem(ann.source, "a region needs 'shape_attributes' and 'region_attributes' (dicts), "
+                                                 f"got {_show(region)}", k))
+                continue
             if class_attribute is None:
                 label_keys = [a for a in attrs if a != "group"]
-                label = str(attrs[label_keys[0]]).strip() if len(label_keys) == 1 else ""
+                value = attrs[label_keys[0]] if len(label_keys) == 1 else ""
             else:
-                label = str(attrs.get(class_attribute, "")).strip()
+                value = attrs.get(class_attribute, "")
+            label = value.strip() if isinstance(value, str) else ""
             if not label:
-                found.append(Problem(ann.source, f"region has no class attribute {class_attribute!r} "
-                                                 f"(its attributes: {sorted(attrs)})", k))
+                found.append(Problem(ann.source, f"region has no class attribute {class_attribute!r} (a string; "
+                                                 f"its attributes: {_show(sorted(map(str, attrs)))})", k))
                 continue
             kind = shape.get("name")
-            try:
-                if kind == "rect":
-                    pts = np.array([[shape["x"], shape["y"]], [shape["x"] + shape["width"], shape["y"] + shape["height"]]], float)
-                elif kind == "polygon":
-                    pts = np.c_[np.asarray(shape["all_points_x"], float), np.asarray(shape["all_points_y"], float)]
-                elif kind in ("circle", "ellipse"):
-                    rx, ry = (shape["r"], shape["r"]) if kind == "circle" else (shape["rx"], shape["ry"])
-                    pts = np.array([[shape["cx"] - rx, shape["cy"] - ry], [shape["cx"] + rx, shape["cy"] + ry]], float)
-                    kind = "rect"
-                else:
-                    found.append(Problem(ann.source, f"region shape {kind!r} has no area (supported: rect, polygon, circle, ellipse)", k, label))
-                    continue
-            except (KeyError, TypeError, ValueError) as err:
-                found.append(Problem(ann.source, f"{kind} region is missing or has a bad value {err}", k, label))
+            pts = None
+            if kind == "rect":
+                x, y, w, h = (_num(shape.get(n), f"rect {n}", ann.source, found, k, label) for n in ("x", "y", "width", "height"))
+                if None not in (w, h) and (w < 0 or h < 0):
+                    found.append(Problem(ann.source, f"rect width {w:g} and height {h:g}: expected sizes >= 0", k, label))
+                elif None not in (x, y, w, h):
+                    pts = np.array([[x, y], [x + w, y + h]])
+            elif kind == "polygon":
+                xs, ys = (_numbers(shape.get(n), n, ann.source, found, k, label) for n in ("all_points_x", "all_points_y"))
+                if xs is not None and ys is not None:
+                    if len(xs) != len(ys):
+                        found.append(Problem(ann.source, f"polygon has {len(xs)} x and {len(ys)} y values", k, label))
+                    else:
+                        pts = np.c_[xs, ys]
+            elif kind in ("circle", "ellipse"):
+                names = ("cx", "cy", "r", "r") if kind == "circle" else ("cx", "cy", "rx", "ry")
+                cx, cy, rx, ry = (_num(shape.get(n), f"{kind} {n}", ann.source, found, k, label, minimum=0 if n[0] == "r" else None)
+                                  for n in names)
+                if None not in (cx, cy, rx, ry):
+                    pts = np.array([[cx - rx, cy - ry], [cx + rx, cy + ry]])
+            else:
+                found.append(Problem(ann.source, f"region shape {_show(kind)} has no area (supported: rect, polygon, circle, ellipse)", k, label))
+            if pts is None:
                 continue
-            got = _shape_object(kind, pts)
+            got = _shape_object("polygon" if kind == "polygon" else "rect", pts)
             if isinstance(got, str):
                 found.append(Problem(ann.source, got, k, label))
                 continue
             bbox, polygons = got
             group = attrs.get("group")
+            if group is not None and not isinstance(group, (str, int)):
+                found.append(Problem(ann.source, f"group attribute is {_show(group)}, expected a string", k, label))
+                continue
             if group not in (None, "") and (label, group) in groups:
                 obj = groups[(label, group)]
                 obj.polygons.extend(polygons)
                 obj.bbox = np.r_[np.minimum(obj.bbox[:2], bbox[:2]), np.maximum(obj.bbox[2:], bbox[2:])]
                 continue
-            obj = Object(label, bbox, polygons)
+            obj = Object(label, bbox, polygons, index=k)
             if group not in (None, ""):
                 groups[(label, group)] = obj
             ann.objects.append(obj)
@@ -723,8 +937,13 @@ def write_via(annotations: list[ImageAnnotation], path, image_dir=None, class_at
     them, with the image's byte size when it is found in ``image_dir`` (-1 otherwise).
     """
     path = Path(path)
+    _check_writable(annotations, "VIA")
     folder = Path(image_dir) if image_dir else path.parent
     meta, names = {}, sorted({o.label for a in annotations for o in a.objects})
+    twice = sorted({a.file_name for a in annotations if [b.file_name for b in annotations].count(a.file_name) > 1})
+    if twice:
+        raise AnnotationError([Problem(str(path), f"image {n!r} is listed twice: VIA keeps one entry per image")
+                               for n in twice], "images that cannot be written as VIA")
     for ann in annotations:
         image = folder / ann.file_name
         size = image.stat().st_size if image.is_file() else -1
@@ -755,9 +974,7 @@ def write_via(annotations: list[ImageAnnotation], path, image_dir=None, class_at
         "_via_data_format_version": "2.0.10",
         "_via_image_id_list": list(meta),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(project, indent=1), encoding="utf-8")
-    return path
+    return _write_atomic(path, json.dumps(project, indent=1, allow_nan=False))
 
 
 # ----------------------------------------------------------------- reading any format
@@ -831,9 +1048,13 @@ def validate(source, fmt: str | None = None, class_names=None, image_dir=None) -
                     problems.append(Problem(where, f"annotation says {ann.width}x{ann.height} but {image.name} is {size[0]}x{size[1]}"))
         if ann.width is None or ann.height is None:
             problems.append(Problem(where, f"size of image {ann.file_name!r} unknown (no width/height and no image file)"))
-        for k, obj in enumerate(ann.objects):
+        for pos, obj in enumerate(ann.objects):
+            k = pos if obj.index is None else obj.index  # as numbered in the file
             if allowed is not None and obj.label not in allowed:
                 problems.append(Problem(where, f"unknown class {obj.label!r} (known: {', '.join(sorted(allowed))})", k, obj.label))
+            if not _finite(obj):
+                problems.append(Problem(where, f"box {_fmt_box(obj.bbox)} or its polygons hold NaN or infinity", k, obj.label))
+                continue
             x1, y1, x2, y2 = obj.bbox
             if x2 <= x1 or y2 <= y1:
                 problems.append(Problem(where, f"box {_fmt_box(obj.bbox)} has zero or negative size "

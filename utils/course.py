@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ from typing import Any
 MODES = ("fast", "full")
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root (holds ``notebooks/``, ``data/``, ``weights/``)."""
+
+REPOSITORY = "advanced-cv-course/advanced-cv-course"
+"""The course's public GitHub repository, ``owner/name``: the one place the Colab badges and the
+Colab set-up lines are made from. A fork changes it with
+``python -m utils.notebooks set-repository OWNER/NAME [BRANCH]``, which rewrites this line and
+every notebook's badge and set-up cell; a test checks that they all agree."""
+BRANCH = "main"
 
 PATH_PREFIXES = ("data/", "weights/", "outputs/")
 """Knob values starting with one of these are paths inside the repository: :func:`knobs`
@@ -38,6 +46,35 @@ _mode_override: str | None = None
 
 class NetworkBlocked(ConnectionError):
     """Raised when code tries to reach the network in fast mode."""
+
+
+def repository_url() -> str:
+    """``https://github.com/<REPOSITORY>``: what the Colab set-up cell clones."""
+    return f"https://github.com/{REPOSITORY}"
+
+
+def colab_badge(filename: str) -> str:
+    """The markdown "Open in Colab" badge for ``notebooks/<filename>`` on :data:`BRANCH`."""
+    return ("[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"(https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{filename})")
+
+
+def colab_setup_lines() -> str:
+    """The first lines of every set-up cell: on Colab only, clone the course, install its pinned
+    requirements except the deep-learning stack Colab already provides with a working GPU
+    (TensorFlow, Keras, NumPy, h5py: the pinned wheels would replace it), fetch the fast-mode
+    pretrained set, and make ``utils`` importable. Elsewhere they do nothing."""
+    return (
+        'if "google.colab" in sys.modules:  # Colab only: fetch the course; keep Colab\'s GPU TensorFlow\n'
+        "    import subprocess\n"
+        f'    subprocess.run("test -d course || (git clone -q --depth 1 -b {BRANCH} {repository_url()} course"\n'
+        "                   \" && grep -vE '^(tensorflow|keras|numpy|h5py)==' course/requirements.txt > /tmp/course-req.txt\"\n"
+        '                   " && pip install -q -r /tmp/course-req.txt && pip install -q --no-deps -e course face_recognition==1.3.0"\n'
+        '                   " && cd course && (python -m utils.weights fetch --fast"\n'
+        '                   " || echo warning: fast-mode pretrained files not fetched, notebooks use the course models))",\n'
+        "                   shell=True, check=True)\n"
+        '    sys.path.insert(0, "course")'
+    )
 
 
 def get_mode() -> str:
@@ -202,6 +239,46 @@ def unblock_network() -> None:
     socket.getaddrinfo = _real_getaddrinfo
 
 
+_TF_STARTUP_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|Could not find cuda drivers|cpu_feature_guard|"
+    r"To enable the following instructions|rebuild TensorFlow with the appropriate compiler flags|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|failed call to cuInit|"
+    r"computation placer already registered")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines (CUDA probing on a machine without a GPU,
+    CPU instruction notes) filtered out of standard error; any other line is passed on.
+
+    Those lines are written before TensorFlow reads its log level, so no setting hides them;
+    ``utils`` calls this in notebook kernels, where they would look like errors to a student.
+    Does nothing if TensorFlow is already imported or not installed.
+    """
+    import importlib.util
+    import tempfile
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor 2: nothing to filter
+        import tensorflow  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode("utf-8", errors="replace")
+    kept = [line for line in text.splitlines() if line.strip() and not _TF_STARTUP_NOISE.search(line)]
+    if kept:
+        print("\n".join(kept), file=sys.stderr)
+
+
 def versions() -> dict[str, str]:
     """Versions of the libraries the course depends on that are already importable."""
     import importlib
@@ -234,6 +311,27 @@ def check_versions() -> None:
             raise RuntimeError(f"the course needs OpenCV 4.x (5.0 ships no Haar cascades), this is {cv2.__version__}")
 
 
+def gpu_line() -> str | None:
+    """The set-up banner's GPU line: what TensorFlow sees (``None`` when TensorFlow is not imported).
+
+    This is the line an instructor checks before a full-mode class: ``GPU: none`` means TensorFlow
+    runs on the CPU (see the README, "Full mode on a GPU")."""
+    if "tensorflow" not in sys.modules:
+        return None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "GPU: none, TensorFlow runs on the CPU (fine in fast mode; for full mode see README 'Full mode on a GPU')"
+    names = []
+    for gpu in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+        except Exception:  # pragma: no cover - details are optional
+            names.append(gpu.name)
+    return f"GPU: {len(gpus)} visible to TensorFlow ({', '.join(names)})"
+
+
 def setup(notebook: str, seed: int = 42, quiet: bool = False) -> Settings:
     """Set up a notebook: check versions, seed everything, block the network in fast
     mode, and print a one-line banner. Returns the notebook's :class:`Settings`.
@@ -252,6 +350,9 @@ def setup(notebook: str, seed: int = 42, quiet: bool = False) -> Settings:
                 else "course-size data, pretrained weights from weights/")
         print(f"[{notebook}] mode: {mode.upper()} ({what}) | seed {seed}")
         print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+        gpu = gpu_line()
+        if gpu:
+            print(gpu)
     return cfg
 
 

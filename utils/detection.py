@@ -574,12 +574,39 @@ def _draw_inputs(boxes, class_ids, scores, box_format="xyxy"):
     return b, ids, sc
 
 
-def draw_boxes(image, boxes, class_ids=None, scores=None, class_names=None, ax=None, box_format: str = "xyxy"):
+def _place_labels(boxes, sizes, image_hw) -> list[tuple[float, float]]:
+    """Top-left corners for label rectangles ``sizes`` ``[(w, h), ...]`` (image units) of ``boxes``
+    so that labels stay on the image and do not cover each other: the first free spot of
+    above the box, inside its top, below it, inside its bottom (then the least covered one)."""
+    h_img, w_img = image_hw
+    placed: list[tuple[float, float, float, float]] = []
+    corners = []
+    for (x1, y1, x2, y2), (tw, th) in zip(boxes, sizes):
+        x = float(min(max(x1, 0), max(w_img - tw, 0)))
+        candidates = [y1 - th, y1, y2, y2 - th]
+        best, best_cover = None, None
+        for y in candidates:
+            y = float(min(max(y, 0), max(h_img - th, 0)))
+            cover = sum(max(0.0, min(x + tw, b[2]) - max(x, b[0])) * max(0.0, min(y + th, b[3]) - max(y, b[1]))
+                        for b in placed)
+            if best_cover is None or cover < best_cover:
+                best, best_cover = y, cover
+            if cover == 0:
+                break
+        placed.append((x, best, x + tw, best + th))
+        corners.append((x, best))
+    return corners
+
+
+def draw_boxes(image, boxes, class_ids=None, scores=None, class_names=None, ax=None, box_format: str = "xyxy",
+               fontsize: float | None = None):
     """Show ``image`` with its boxes in matplotlib, one colour per class, labelled
     ``"<class name> <score>"`` (``2_2``-``2_6``). Works the same for ground truth and predictions.
 
     Box edges are drawn on pixel borders (a box ``[x1, y1, x2, y2]`` with exclusive ends
-    encloses exactly its pixels). Returns the ``Axes``; call ``plt.show()`` yourself.
+    encloses exactly its pixels). Labels stay readable on small images: the font shrinks with the
+    axes (``fontsize`` overrides it), and each label goes above its box, inside it or below it,
+    wherever it covers no other label. Returns the ``Axes``; call ``plt.show()`` yourself.
     """
     import matplotlib.patches as patches
     import matplotlib.pyplot as plt
@@ -588,34 +615,68 @@ def draw_boxes(image, boxes, class_ids=None, scores=None, class_names=None, ax=N
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     ax.imshow(image)
-    for k, label in enumerate(_labels(len(b), ids, sc, class_names)):
+    h_img, w_img = np.asarray(image).shape[:2]
+    labels = _labels(len(b), ids, sc, class_names)
+    bbox = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())   # inches
+    points_per_pixel = min(bbox.width * 72 / w_img, bbox.height * 72 / h_img)
+    if fontsize is None:
+        fontsize = float(np.clip(min(bbox.width, bbox.height) * 3.2, 6.5, 10.0))
+    # label sizes in image pixels: DejaVu Sans is about 0.6 em wide per character, boxes pad 1 point
+    sizes = [((0.6 * len(t) * fontsize + 2) / points_per_pixel, (1.25 * fontsize + 2) / points_per_pixel)
+             for t in labels]
+    corners = _place_labels(b, sizes, (h_img, w_img))
+    for k, label in enumerate(labels):
         x1, y1, x2, y2 = b[k]
         color = class_color(ids[k] if ids is not None else 1)
-        ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=2))
+        ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=color,
+                                       linewidth=2 if points_per_pixel < 4 else 1.5))
         if label:
-            ax.text(x1 - 0.5, y1 - 0.5, label, color="white", fontsize=8, va="bottom",
-                    bbox={"facecolor": color, "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+            x, y = corners[k]
+            ax.text(x - 0.5, y - 0.5, label, color="white", fontsize=fontsize, va="top", ha="left", clip_on=True,
+                    bbox={"facecolor": color, "alpha": 0.75, "pad": 1, "edgecolor": "none"})
     ax.axis("off")
     return ax
 
 
-def draw_boxes_cv2(image, boxes, class_ids=None, scores=None, class_names=None) -> np.ndarray:
+def draw_boxes_cv2(image, boxes, class_ids=None, scores=None, class_names=None, min_side: int = 0) -> np.ndarray:
     """Draw ``xyxy`` boxes with OpenCV onto a copy of an RGB uint8 ``(H, W, 3)`` image and
     return it (for videos and saved files, ``2_4``). Same colours and labels as :func:`draw_boxes`;
-    the rectangle's outer edge is the box's outermost pixels (``x2 - 1``, ``y2 - 1``)."""
+    the rectangle's outer edge is the box's outermost pixels (``x2 - 1``, ``y2 - 1``).
+
+    Labels stay readable: the font and line width grow with the image, each label goes above,
+    inside or below its box where it hides no other label, and an image whose short side is
+    under ``min_side`` is first enlarged by a whole factor (nearest neighbour), so the returned
+    image is then larger than the input (boxes are scaled with it).
+    """
     import cv2
 
     from utils.images import check_rgb
 
-    out = check_rgb(image, "image").copy()
+    out = check_rgb(image, "image")
     b, ids, sc = _draw_inputs(boxes, class_ids, scores)
-    for k, label in enumerate(_labels(len(b), ids, sc, class_names)):
+    factor = int(np.ceil(min_side / min(out.shape[:2]))) if min_side and min(out.shape[:2]) < min_side else 1
+    out = cv2.resize(out, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST) if factor > 1 else out.copy()
+    b = b * factor
+    short = min(out.shape[:2])
+    font_scale = float(np.clip(short / 800, 0.35, 1.2))
+    thick = 1 if short < 200 else 2 if short < 900 else 3
+    labels = _labels(len(b), ids, sc, class_names)
+    sizes = []
+    for label in labels:
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        sizes.append((tw + 2, th + base + 2))
+    corners = _place_labels(b, sizes, out.shape[:2])
+    for k, label in enumerate(labels):
         x1, y1, x2, y2 = (int(round(v)) for v in b[k])
         color = class_color(ids[k] if ids is not None else 1, as_uint8=True)
-        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), color, 1 if min(out.shape[:2]) < 200 else 2)
+        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), color, thick)
+    for k, label in enumerate(labels):     # labels last, so no box line crosses a label
         if label:
-            (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
-            ty = max(y1, th + base)
-            cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty), color, -1)
-            cv2.putText(out, label, (x1, ty - base), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+            color = class_color(ids[k] if ids is not None else 1, as_uint8=True)
+            x, y = (int(round(v)) for v in corners[k])
+            tw, th = sizes[k]
+            cv2.rectangle(out, (x, y), (x + tw - 1, y + th - 1), color, -1)
+            cv2.putText(out, label, (x + 1, y + th - 1 - cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX,
+                                                                          font_scale, 1)[1] - 1),
+                        cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
     return out

@@ -8,12 +8,23 @@ Documented conversions (never silent surprises):
 
 - grayscale ``(H, W)`` → repeated to 3 channels when ``mode="rgb"``;
 - RGBA → alpha composited onto a white background when ``mode="rgb"``;
-- 16-bit → scaled to 8 bits (``value / 257``, rounded) when ``dtype="uint8"``.
+- 16-bit → scaled to 8 bits (``value / 257``, rounded) when ``dtype="uint8"``;
+- EXIF orientation (phone photos) → applied, so the array is upright as a viewer shows it
+  (:func:`image_size` reports that upright size too).
+
+Images over Pillow's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million pixels:
+a "decompression bomb" whose header claims a huge size) are refused with an
+:class:`ImageError` naming the file, before any pixel is decoded. :func:`save_image` never
+leaves a half-written file: it encodes in memory, then replaces the target in one step.
 """
 from __future__ import annotations
 
+import io
+import os
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -24,7 +35,12 @@ class ImageError(ValueError):
     """An image file that cannot be used, with the file named in the message."""
 
 
-def _open(path: Path):
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def _open(path: Path, load: bool = True):
+    """The PIL image of ``path`` (pixels decoded when ``load``); every failure is an
+    :class:`ImageError` (or ``FileNotFoundError``) naming the file."""
     from PIL import Image, ImageFile, UnidentifiedImageError
 
     if not path.exists():
@@ -35,15 +51,40 @@ def _open(path: Path):
     # truncated file load as a half-grey picture: refuse truncation here whatever was imported.
     saved, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
     try:
-        img = Image.open(path)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if load:
+                img.load()
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (expected JPEG, PNG, BMP, TIFF, ...)") from None
-    except (OSError, SyntaxError, ValueError) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(f"{path}: refused, its header claims more pixels than "
+                         f"{Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?) ({err})") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied (cannot read the image file)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageError(f"{path}: corrupt or truncated image ({err})") from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
     return img
+
+
+def _orientation(img) -> int:
+    try:
+        value = img.getexif().get(0x0112, 1)  # EXIF Orientation
+        return value if value in range(1, 9) else 1
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: show the pixels as stored
+        return 1
+
+
+def image_size(path) -> tuple[int, int]:
+    """``(width, height)`` of an image file as :func:`load_image` returns it (EXIF
+    orientation applied), read from the header only. Raises like :func:`load_image`."""
+    path = Path(path)
+    with _open(path, load=False) as img:
+        w, h = img.size
+        return (h, w) if _orientation(img) in _ROTATED else (w, h)
 
 
 def _to_array(img, path: Path) -> np.ndarray:
@@ -80,16 +121,23 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
             ``"keep"`` → whatever the file holds (``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``).
         dtype: ``"uint8"`` (0..255) or ``"float32"`` (scaled to 0..1).
 
+    The EXIF orientation of the file is applied (a phone photo taken upright loads upright).
+
     Raises:
         FileNotFoundError: the file does not exist.
-        ImageError: not an image, corrupt, or an unsupported pixel format.
+        ImageError: not an image, corrupt, over the pixel limit, or an unsupported pixel format.
     """
     path = Path(path)
     if mode not in ("rgb", "gray", "keep"):
         raise ValueError(f"mode={mode!r}: expected 'rgb', 'gray' or 'keep'")
     if dtype not in ("uint8", "float32"):
         raise ValueError(f"dtype={dtype!r}: expected 'uint8' or 'float32'")
-    arr = _to_array(_open(path), path)
+    img = _open(path)
+    if _orientation(img) != 1:
+        from PIL import ImageOps
+
+        img = ImageOps.exif_transpose(img)
+    arr = _to_array(img, path)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     if arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha
         arr = np.dstack([arr[..., 0]] * 3 + [arr[..., 1]])
@@ -114,10 +162,40 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
 
 
-def save_image(path, image: np.ndarray) -> Path:
-    """Save an RGB ``(H, W, 3)`` or grayscale ``(H, W)`` array (uint8, or float in 0..1).
+def write_atomically(path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then ``os.replace`` it onto
+    ``path``: readers see the old file or the new one, never a partial one, and a failed
+    ``write`` leaves the old file untouched. Creates the parent folder; keeps an existing
+    file's permissions. Returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if path.exists():
+            mode = path.stat().st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
-    Creates the parent folder. Returns the path written.
+
+def save_image(path, image: np.ndarray) -> Path:
+    """Save an RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` or grayscale ``(H, W)`` array (uint8, bool,
+    or float in 0..1) in the format of the file suffix.
+
+    The image is checked and encoded in memory first, then written with
+    :func:`write_atomically`: on any error (bad array, a format that cannot hold it such as
+    RGBA as JPEG, unknown suffix, full disk) an existing file is left as it was, and the
+    :class:`ImageError` names ``path``. Creates the parent folder. Returns the path written.
     """
     from PIL import Image
 
@@ -125,16 +203,29 @@ def save_image(path, image: np.ndarray) -> Path:
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)):
+                raise ImageError(f"{path}: cannot save an image holding NaN or infinity")
             arr = np.clip(np.rint(arr * 255.0), 0, 255).astype(np.uint8)
         elif arr.dtype == bool:
             arr = arr.astype(np.uint8) * 255
         else:
             raise ImageError(f"{path}: cannot save dtype {arr.dtype}; expected uint8, bool or float in 0..1")
-    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or 0 in arr.shape:
         raise ImageError(f"{path}: cannot save shape {arr.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unknown image suffix {path.suffix!r} (expected {', '.join(IMAGE_SUFFIXES)})")
+    buffer = io.BytesIO()
+    try:
+        Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format=fmt)
+    except (OSError, ValueError, KeyError) as err:
+        raise ImageError(f"{path}: cannot save a {arr.shape} {arr.dtype} image as {fmt} ({err})") from None
+    try:
+        return write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    except OSError as err:
+        blocked = next((q for q in path.parents if q.exists() and not q.is_dir()), None)
+        why = f"{blocked} is a file, not a folder" if blocked else (err.strerror or str(err))
+        raise ImageError(f"{path}: cannot write ({why})") from None
 
 
 def list_images(folder, recursive: bool = False) -> list[Path]:

@@ -52,13 +52,19 @@ KNOBS = {
     "4_1": {
         "both": {"detector": "hog", "tolerance": 0.6},
         # fast: the folder of people is written from the shipped photos; full: your webcam, else data/faces/
-        "fast": {"webcam": False, "people_folder": None, "capture_frames": 0},
-        "full": {"webcam": True, "people_folder": "data/faces", "capture_frames": 5},
+        # database: the course's face database, shared with 4_2 (fast mode keeps its own, so a class
+        # database never changes the pinned fast-mode results)
+        "fast": {"webcam": False, "people_folder": None, "capture_frames": 0, "database": "outputs/faces_fast.db"},
+        "full": {"webcam": True, "people_folder": "data/faces", "capture_frames": 5, "database": "outputs/faces.db"},
     },
     "4_2": {
-        "both": {"tolerance": 0.6, "knn_k": 3},
-        "fast": {"video_frames": 16, "video_side": 256, "lfw_faces": 24, "webcam": False},
-        "full": {"video_frames": 120, "video_side": 480, "lfw_faces": 100, "webcam": True},
+        # database: the one 4_1 enrols into (the same knob there); target: share of the enrolled people's
+        # photos a tolerance must recognise while accepting no stranger (exercise 2)
+        "both": {"tolerance": 0.6, "knn_k": 3, "target": 0.9},
+        "fast": {"video_frames": 16, "video_side": 256, "lfw_faces": 24, "webcam": False,
+                 "database": "outputs/faces_fast.db"},
+        "full": {"video_frames": 120, "video_side": 480, "lfw_faces": 100, "webcam": True,
+                 "database": "outputs/faces.db"},
     },
     "4_3": {
         "fast": {"side": 256, "cnn_upsample": 0, "timing_repeats": 2, "lfw_count": 16},
@@ -85,27 +91,31 @@ KNOBS = {
         # classic detectors and a mini R-CNN on 96x96 pasted objects; nothing pretrained in either mode
         "both": {"image_size": 96, "train_seed": 1, "test_seed": 2, "hog_class": "cat", "window": 32, "hog_cell": 8,
                  "pyramid": [1.0, 0.75, 0.56, 0.42], "svm_C": 0.01, "ss_k": 50, "ss_sigma": 0.8, "crop": 32,
-                 "neg_ratio": 3, "batch_size": 64, "nms_iou": 0.5, "max_output": 100},
-        "fast": {"train_size": 250, "test_size": 100, "epochs": 6},
-        "full": {"train_size": 1500, "test_size": 500, "epochs": 15},
+                 "neg_ratio": 3, "batch_size": 64, "nms_iou": 0.5, "max_output": 100, "val_seed": 3,
+                 "f1_target": 0.6, "rcnn_svm_C": 0.01},
+        "fast": {"train_size": 250, "val_size": 100, "test_size": 100, "epochs": 6},
+        "full": {"train_size": 1500, "val_size": 300, "test_size": 500, "epochs": 15},
     },
     "2_4": {
-        # fast: a small YOLOv1-style detector on 64x64 pasted objects; full: the same, bigger, plus YOLOv3 (COCO) in OpenCV
+        # a small YOLOv1-style detector on 64x64 pasted objects, then a pretrained COCO YOLO through OpenCV
+        # on the package photos: YOLOv3-tiny in fast mode, YOLOv3 in full mode (same loader and decoding)
         "both": {"image_size": 64, "grid": 8, "boxes_per_cell": 2, "train_seed": 1, "test_seed": 2,
                  "batch_size": 64, "learning_rate": 8e-3, "yolov3_input": 416, "conf_threshold": 0.5,
-                 "nms_threshold": 0.4},
-        "fast": {"train_size": 3200, "test_size": 300, "epochs": 12, "yolov3": False,
-                 "photo_file": None, "crop_class": "cat"},
-        "full": {"train_size": 8000, "test_size": 1000, "epochs": 30, "yolov3": True,
-                 "photo_file": "data/giraffe.jpg", "crop_class": "giraffe"},
+                 "nms_threshold": 0.4, "zoom_out": 2.0, "photos": ["astronaut", "grace_hopper", "chelsea", "coffee"]},
+        "fast": {"train_size": 3200, "test_size": 300, "epochs": 12, "yolo_model": "yolov3-tiny"},
+        "full": {"train_size": 8000, "test_size": 1000, "epochs": 30, "yolo_model": "yolov3"},
     },
     "2_5": {
-        # a tiny SSD on 64x64 pasted objects in both modes; full mode adds MobileNet-SSD (Caffe, VOC) in OpenCV
-        "both": {"image_size": 64, "strides": [8, 16], "s_min": 0.25, "s_max": 0.55, "ratios": [1.0, 2.0, 0.5],
+        # a tiny SSD on 64x64 pasted objects against a small two-stage detector (selective search + CNN) on
+        # the same held-out images; OpenCV's res10 face SSD in both modes; full mode adds MobileNet-SSD (VOC)
+        "both": {"image_size": 64, "strides": [8, 16], "s_min": 0.25, "s_max": 0.55, "aspect_ratios": [2.0],
                  "match_iou": 0.5, "neg_pos_ratio": 3, "train_seed": 1, "test_seed": 2, "batch_size": 64,
-                 "learning_rate": 8e-3, "conf_threshold": 0.5},
-        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "mobilenet_ssd": False, "photos": []},
-        "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "mobilenet_ssd": True,
+                 "learning_rate": 8e-3, "conf_threshold": 0.5, "face_photos": ["astronaut", "grace_hopper", "chelsea"],
+                 "ss_k": 50, "ss_sigma": 0.8, "crop": 24, "neg_ratio": 3, "timing_images": 20},
+        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "rcnn_train_size": 250, "rcnn_epochs": 4,
+                 "compare_size": 100, "mobilenet_ssd": False, "photos": []},
+        "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "rcnn_train_size": 1500, "rcnn_epochs": 10,
+                 "compare_size": 1000, "mobilenet_ssd": True,
                  "photos": ["chelsea", "motorcycle_left", "astronaut", "coffee"]},
     },
     "2_6": {
@@ -142,5 +152,32 @@ KNOBS = {
         "full": {"small_model": False, "weights": "last", "class_names": ["kick_scooter"], "class_attribute": None,
                  "min_confidence": 0.9, "new_images": 4, "image_folder": "data/kick_scooters/test",
                  "own_folder": "data/my_annotated_image", "blur_ksize": 21},
+    },
+    "5_1": {
+        # classical segmentation on shipped photos and synthetic scenes with known masks; nothing trained
+        "both": {"taxonomy_seed": 5, "block_size": 35, "offset": 10, "cells": 20, "cells_seed": 2, "cells_block": 31,
+                 "dark": 30, "bright": 150, "min_coin_area": 100, "photo": "astronaut", "work_side": 256,
+                 "slic_segments": 200, "slic_compactness": 10, "felzenszwalb_scale": 200, "felzenszwalb_min_size": 50,
+                 "grabcut_seed": 51, "grabcut_iters": 5, "scene_segments": 100},
+        "fast": {"grabcut_images": 12, "selfie": False},
+        "full": {"grabcut_images": 60, "selfie": True},
+    },
+    "5_2": {
+        # fast: pasted photo cut-outs (segmentation.pasted_semantic) 64x64, 5 classes; full: Oxford-IIIT Pets trimaps
+        "both": {"train_seed": 1, "test_seed": 2, "batch_size": 16, "learning_rate": 3e-3, "aspp_rates": [1, 2, 3],
+                 "ignore_index": 255},
+        "fast": {"dataset": None, "image_size": 64, "train_images": 640, "test_images": 160, "epochs": 4,
+                 "imagenet_backbone": None},
+        "full": {"dataset": "data/oxford_pets", "image_size": 128, "train_images": 3000, "test_images": 500, "epochs": 20,
+                 "imagenet_backbone": "mobilenet_v3_small_no_top"},
+    },
+    "5_3": {
+        # train on hard_cells seed 1, test on seed 2 (the course checkpoint trained on seed 500); nothing pretrained
+        "both": {"image_size": 64, "train_seed": 1, "test_seed": 2, "mosaic_seed": 3, "test_images": 40,
+                 "mosaic_size": 256, "tile": 64, "margin": 16, "w0": 10.0, "sigma": 5.0, "batch_size": 16,
+                 "learning_rate": 3e-3, "checkpoint": "weights/course/unet_cells.weights.h5", "checkpoint_base": 16},
+        "fast": {"train_images": 600, "epochs": 3, "base": 8, "real_data": None, "real_epochs": 0},
+        # full: a longer training of your own, then the ISBI 2012 membranes (data/isbi2012/{images,masks})
+        "full": {"train_images": 3000, "epochs": 30, "base": 16, "real_data": "data/isbi2012", "real_epochs": 20},
     },
 }

@@ -4,6 +4,8 @@
     python -m utils.notebooks check notebooks          # exit 1 and list dirty notebooks
     python -m utils.notebooks student notebooks student
     python -m utils.notebooks pin NOTEBOOK...             # run in fast mode, store pinned outputs
+    python -m utils.notebooks sync notebooks           # Colab badges and set-up lines from course.REPOSITORY
+    python -m utils.notebooks set-repository OWNER/NAME [BRANCH]   # a fork: point everything at it
 
 A notebook is *clean* when cells keep only ``tags`` metadata, the notebook keeps only
 ``kernelspec`` and ``language_info.name``, and no cell has outputs or an execution count
@@ -21,6 +23,7 @@ raise ``NotImplementedError``; other assignments become ``name = ...``.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -100,6 +103,56 @@ def clean(nb):
     return nb
 
 
+_BADGE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*\)")
+_COLAB_BLOCK = re.compile(r'^if "google\.colab" in sys\.modules:.*?^    sys\.path\.insert\(0, "course"\)$', re.S | re.M)
+
+
+def colab_problems(nb, filename: str) -> list[str]:
+    """How ``nb``'s Colab badge and set-up lines differ from those made from ``course.REPOSITORY``."""
+    from utils import course
+
+    out = []
+    first = nb.cells[0].source if nb.cells else ""
+    if course.colab_badge(filename) not in first:
+        out.append("the Colab badge in the first cell is not course.colab_badge(...)")
+    setup = [c.source for c in nb.cells if c.cell_type == "code" and "course.setup(" in c.source]
+    if not setup or course.colab_setup_lines() not in setup[0]:
+        out.append("the set-up cell does not start with course.colab_setup_lines()")
+    return out
+
+
+def sync_colab(nb, filename: str):
+    """Rewrite ``nb``'s Colab badge and set-up lines from ``course.REPOSITORY`` (in place; returns it)."""
+    from utils import course
+
+    if nb.cells and nb.cells[0].cell_type == "markdown":
+        nb.cells[0].source = _BADGE.sub(lambda m: course.colab_badge(filename), nb.cells[0].source)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "course.setup(" in cell.source:
+            cell.source = _COLAB_BLOCK.sub(lambda m: course.colab_setup_lines(), cell.source, count=1)
+            break
+    return nb
+
+
+def set_repository(repository: str, branch: str = "main", folder="notebooks", source=None) -> None:
+    """Point the course at ``repository`` (``owner/name`` on GitHub) and ``branch``: rewrite
+    ``course.REPOSITORY``/``BRANCH`` in ``utils/course.py``, then every notebook's badge and set-up lines."""
+    from utils import course
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", repository):
+        raise ValueError(f"repository {repository!r} is not of the form owner/name")
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", branch):
+        raise ValueError(f"branch {branch!r} is not a branch name")
+    source = Path(source or course.__file__)
+    text = source.read_text()
+    text = re.sub(r'^REPOSITORY = ".*"$', f'REPOSITORY = "{repository}"', text, count=1, flags=re.M)
+    text = re.sub(r'^BRANCH = ".*"$', f'BRANCH = "{branch}"', text, count=1, flags=re.M)
+    source.write_text(text)
+    course.REPOSITORY, course.BRANCH = repository, branch
+    for f in notebooks_in(folder):
+        nbformat.write(sync_colab(nbformat.read(f, 4), f.name), f)
+
+
 def _stub_function(node: ast.FunctionDef, source: str) -> str:
     lines = source.splitlines()
     body_start = node.body[0]
@@ -162,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             for text in pin(f):
                 print(f"{f}: pinned\n{text}")
         return 0
-    if not args or args[0] not in ("clean", "check", "student"):
+    if args and args[0] == "set-repository" and len(args) > 1:
+        set_repository(args[1], *(args[2:3] or ["main"]))
+        print(f"course repository is now {args[1]}; badges and set-up cells rewritten")
+        return 0
+    if not args or args[0] not in ("clean", "check", "student", "sync"):
         print(__doc__)
         return 2
     command, folder = args[0], Path(args[1] if len(args) > 1 else "notebooks")
@@ -176,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         for f in files:
             nbformat.write(student_copy(nbformat.read(f, 4)), dest / f.name)
         print(f"wrote {len(files)} student notebooks to {dest}/")
+        return 0
+    if command == "sync":
+        for f in files:
+            nb = nbformat.read(f, 4)
+            before = nbformat.writes(nb)
+            if nbformat.writes(sync_colab(nb, f.name)) != before:
+                nbformat.write(nb, f)
+                print(f"synced {f}")
         return 0
     dirty = 0
     for f in files:

@@ -13,10 +13,19 @@ Targets and predictions are flat over all default boxes of all levels, in the or
 - targets ``(N, A, 5)``: ``[label, dx, dy, dw, dh]`` (label 0 = background);
 - predictions ``(N, A, C + 1 + 4)``: ``C + 1`` class logits, then the four offsets.
 
-Full mode runs chuanqi305's MobileNet-SSD (Caffe, Pascal VOC's 20 classes, 300 × 300 input)
-with ``cv2.dnn.readNetFromCaffe``; its single output is ``(1, 1, N, 7)`` rows
-``[image, class, score, x1, y1, x2, y2]`` with corners normalised to 0..1
-(:func:`postprocess_ssd`).
+Default boxes follow SSD's own rule (:func:`prior_boxes`, exactly Caffe's ``PriorBox`` layer):
+at every location of a level with scale ``s_k``, a square of side ``s_k``, a square of side
+``sqrt(s_k s_{k+1})`` (the extra scale for ratio 1), and boxes of aspect ratios ``r`` and
+``1/r`` for each extra ratio (``{2}`` → 4 boxes, ``{2, 3}`` → 6 boxes per location).
+:data:`SSD300` is the paper's configuration (8,732 default boxes).
+
+Two pretrained Caffe SSDs run in OpenCV (``cv2.dnn.readNetFromCaffe``), and the course decodes
+them: OpenCV's **res10 face detector** (fast mode of ``2_5``; :func:`face_ssd_files`,
+:func:`detect_faces`) and chuanqi305's **MobileNet-SSD** (Pascal VOC's 20 classes, full mode;
+:func:`detect_mobilenet_ssd`). A Caffe SSD's last layer ``DetectionOutput`` returns
+``(1, 1, N, 7)`` rows ``[image, class, score, x1, y1, x2, y2]``, corners normalised to 0..1
+(:func:`postprocess_ssd`); :func:`decode_caffe_heads` gets the same boxes from the raw heads
+(offsets, class probabilities) with the course's default boxes, ``decode_deltas`` and NMS.
 """
 from __future__ import annotations
 
@@ -50,21 +59,62 @@ def ssd_scales(num_levels: int, s_min: float = 0.2, s_max: float = 0.9) -> list[
     return [[s[k], float(np.sqrt(s[k] * s[k + 1]))] for k in range(num_levels)]
 
 
-def default_boxes(image_size: int, strides: Sequence[int], s_min: float = 0.2, s_max: float = 0.9,
-                  ratios: Sequence[float] = (1.0, 2.0, 0.5)) -> np.ndarray:
-    """SSD default boxes ``(A, 4)`` xyxy pixels for a square image (``2_5``).
+def prior_boxes(feature_sizes: Sequence[int], steps: Sequence[float], min_sizes: Sequence[float],
+                max_sizes: Sequence[float], aspect_ratios: Sequence[Sequence[float]], offset: float = 0.5) -> np.ndarray:
+    """SSD's default boxes ``(A, 4)`` xyxy pixels, laid out exactly as Caffe's ``PriorBox`` layer
+    does (``2_5``).
 
-    One level per stride (``strides[0]`` the finest map, smallest boxes); each level uses the two
-    scales of :func:`ssd_scales` times every aspect ratio (``h / w``), centred on every cell, in
-    the order of :func:`utils.detection.generate_anchors` (``len(ratios) * 2`` boxes per cell).
+    Level ``k`` is a ``feature_sizes[k]`` × ``feature_sizes[k]`` map whose cell ``(i, j)`` is centred
+    at ``((j + offset) steps[k], (i + offset) steps[k])``. Each location gets, in this order:
+    a square of side ``min_sizes[k]`` (scale ``s_k``), a square of side
+    ``sqrt(min_sizes[k] max_sizes[k])`` (SSD's extra scale ``sqrt(s_k s_{k+1})`` for ratio 1), then
+    for each ratio ``r > 1`` of ``aspect_ratios[k]`` a box ``w = min sqrt(r), h = min / sqrt(r)``
+    and its flip ``1/r``: ``2 + 2 len(aspect_ratios[k])`` boxes. Order: level, row, column, box.
+    Boxes are not clipped to the image (Caffe's ``clip: false``).
     """
-    scales = [[s * image_size for s in pair] for pair in ssd_scales(len(strides), s_min, s_max)]
-    return detection.generate_anchors(image_size, strides, scales, ratios)
+    lists = [list(feature_sizes), list(steps), list(min_sizes), list(max_sizes), list(aspect_ratios)]
+    if len({len(v) for v in lists}) != 1:
+        raise ValueError(f"prior_boxes: feature_sizes, steps, min_sizes, max_sizes and aspect_ratios need one "
+                         f"entry per level, got lengths {[len(v) for v in lists]}")
+    out = []
+    for n, step, smin, smax, ratios in zip(*lists):
+        if any(float(r) <= 1 for r in ratios):
+            raise ValueError(f"prior_boxes: aspect ratios are given as r > 1 (1/r is added), got {list(ratios)}")
+        sizes = [(smin, smin), (np.sqrt(smin * smax),) * 2]
+        for r in ratios:
+            sizes += [(smin * np.sqrt(r), smin / np.sqrt(r)), (smin / np.sqrt(r), smin * np.sqrt(r))]
+        wh = np.array(sizes, np.float64)                                      # (K, 2)
+        centres = (np.arange(n, dtype=np.float64) + offset) * step
+        cy, cx = np.meshgrid(centres, centres, indexing="ij")
+        c = np.stack([cx.ravel(), cy.ravel()], -1)[:, None, :]                # (n*n, 1, 2)
+        out.append(np.concatenate([c - wh / 2, c + wh / 2], -1).reshape(-1, 4))
+    return np.concatenate(out) if out else np.zeros((0, 4))
 
 
-def boxes_per_cell(ratios: Sequence[float] = (1.0, 2.0, 0.5)) -> int:
-    """How many default boxes :func:`default_boxes` puts on each cell (2 scales × the ratios)."""
-    return 2 * len(ratios)
+SSD300 = {"feature_sizes": (38, 19, 10, 5, 3, 1), "steps": (8, 16, 32, 64, 100, 300),
+          "min_sizes": (30, 60, 111, 162, 213, 264), "max_sizes": (60, 111, 162, 213, 264, 315),
+          "aspect_ratios": ((2,), (2, 3), (2, 3), (2, 3), (2,), (2,))}
+"""The SSD300 paper model's default boxes (Liu et al. 2016, weiliu89's Caffe ``ssd_pascal.py``):
+conv4_3, fc7, conv6_2 ... conv9_2; ``prior_boxes(**SSD300)`` gives its 8,732 boxes on a 300 × 300 input."""
+
+
+def default_boxes(image_size: int, strides: Sequence[int], s_min: float = 0.2, s_max: float = 0.9,
+                  aspect_ratios: Sequence[float] = (2.0,)) -> np.ndarray:
+    """SSD default boxes ``(A, 4)`` xyxy pixels for a square image of side ``image_size`` (``2_5``).
+
+    One level per stride (``strides[0]`` the finest map, smallest boxes), scales from
+    :func:`ssd_scales`, laid out by :func:`prior_boxes` with the same extra ``aspect_ratios``
+    (each ``r > 1``, its flip added) on every level: :func:`boxes_per_cell` boxes per cell.
+    """
+    pairs = ssd_scales(len(strides), s_min, s_max)
+    return prior_boxes([image_size // s for s in strides], strides, [p[0] * image_size for p in pairs],
+                       [p[1] ** 2 / p[0] * image_size for p in pairs], [aspect_ratios] * len(strides))
+
+
+def boxes_per_cell(aspect_ratios: Sequence[float] = (2.0,)) -> int:
+    """How many default boxes SSD puts on each cell: 2 squares (``s_k`` and ``sqrt(s_k s_{k+1})``)
+    plus 2 per extra aspect ratio ``r`` (``r`` and ``1/r``): 4 for ``(2,)``, 6 for ``(2, 3)``."""
+    return 2 + 2 * len(aspect_ratios)
 
 
 # ------------------------------------------------------------------------------ matching
@@ -285,3 +335,85 @@ def detect_mobilenet_ssd(net, image, conf_threshold: float = 0.5) -> dict:
                                  (MEAN, MEAN, MEAN), swapRB=True, crop=False)
     net.setInput(blob)
     return postprocess_ssd(net.forward(), image.shape, conf_threshold)
+
+
+# ------------------------------------------------------------ fast mode: OpenCV's res10 face SSD
+
+FACE_PROTOTXT_ASSET = "res10_300x300_ssd_deploy.prototxt"
+FACE_CAFFEMODEL_ASSET = "res10_300x300_ssd_iter_140000.caffemodel"
+"""Registry names of OpenCV's SSD face detector (``samples/dnn/models.yml``: ``opencv_fd``)."""
+FACE_CLASS_NAMES = ["BG", "face"]
+FACE_MEAN = (104.0, 177.0, 123.0)
+"""res10's preprocessing: 300 × 300, BGR, these per-channel means subtracted, scale 1."""
+FACE_PRIORS = {"feature_sizes": (38, 19, 10, 5, 5, 5), "steps": (8, 16, 32, 64, 100, 300),
+               "min_sizes": (30, 60, 111, 162, 213, 264), "max_sizes": (60, 111, 162, 213, 264, 315),
+               "aspect_ratios": ((2,), (2, 3), (2, 3), (2, 3), (2,), (2,))}
+"""res10's default boxes, read off its ``PriorBox`` layers: SSD300's sizes and ratios, but its last
+two maps are 5 × 5 (SSD300: 3 × 3 and 1 × 1), so 8,892 boxes instead of 8,732."""
+FACE_HEADS = ("mbox_loc", "mbox_conf_flatten", "detection_out")
+"""res10's layers :func:`detect_faces` reads: offsets ``(1, 4A)``, softmax probabilities ``(1, 2A)``
+and OpenCV's own decoding ``(1, 1, N, 7)``."""
+
+
+def face_ssd_files(registry=None) -> tuple[Path, Path]:
+    """``(prototxt, caffemodel)`` of OpenCV's res10 SSD face detector, verified by the registry
+    (fast mode of ``2_5``, also ``4_3``); a missing file raises :class:`utils.weights.AssetError`
+    with the fetch command."""
+    from utils import weights
+
+    registry = registry or weights.Registry()
+    return registry.verify(FACE_PROTOTXT_ASSET), registry.verify(FACE_CAFFEMODEL_ASSET)
+
+
+def decode_caffe_heads(loc, conf, priors, image_shape, input_size: int = 300, conf_threshold: float = 0.5,
+                       nms_threshold: float = 0.45, variances: Sequence[float] = (0.1, 0.1, 0.2, 0.2),
+                       max_output: int = 200) -> dict:
+    """Decode a Caffe SSD's raw heads with the course's own code (``2_5``).
+
+    ``loc``: ``(1, 4A)`` or ``(A, 4)`` offsets ``(dx, dy, dw, dh)`` per default box (Caffe's
+    ``CENTER_SIZE`` code = :func:`utils.detection.encode_deltas` with ``stds = variances``);
+    ``conf``: ``(1, A (C + 1))`` or ``(A, C + 1)`` class probabilities after the softmax, background
+    first; ``priors``: ``(A, 4)`` xyxy pixels on the ``input_size`` square (:func:`prior_boxes`).
+    Boxes are decoded, scaled to ``image_shape`` ``(H, W[, 3])`` and clipped; every (box, class ≥ 1)
+    scoring ≥ ``conf_threshold`` enters per-class NMS (:func:`utils.detection.batched_nms`).
+    Returns ``dict(boxes (K, 4) float32 xyxy, scores (K,), class_ids (K,) int32)``, best first: what
+    ``DetectionOutput`` computes (:func:`postprocess_ssd`), up to its top-k pre-selection.
+    """
+    priors = np.asarray(priors, np.float64).reshape(-1, 4)
+    loc = np.asarray(loc, np.float32).reshape(-1, 4)
+    conf = np.asarray(conf, np.float32)
+    if len(loc) != len(priors) or conf.size % len(priors):
+        raise ValueError(f"decode_caffe_heads: {len(priors)} default boxes, but {len(loc)} offsets and "
+                         f"{conf.size} class probabilities (expected A and a multiple of A)")
+    conf = conf.reshape(len(priors), -1)
+    h, w = image_shape[:2]
+    boxes = detection.decode_deltas(priors, loc, variances) / input_size * np.array([w, h, w, h])
+    boxes = np.clip(boxes, 0, [w, h, w, h])
+    a_idx, c_idx = np.nonzero(conf[:, 1:] >= conf_threshold)
+    b, sc, cl = boxes[a_idx], conf[a_idx, c_idx + 1], c_idx + 1
+    kept = detection.batched_nms(b, sc, cl, iou_threshold=nms_threshold, max_output=max_output)
+    return {"boxes": b[kept].astype(np.float32), "scores": sc[kept].astype(np.float32),
+            "class_ids": cl[kept].astype(np.int32)}
+
+
+def detect_faces(net, image, conf_threshold: float = 0.5, nms_threshold: float = 0.45) -> tuple[dict, dict]:
+    """Run OpenCV's res10 SSD face detector (read by :func:`read_caffe` from :func:`face_ssd_files`)
+    on an RGB uint8 ``(H, W, 3)`` image (``2_5``): resize to 300 × 300, BGR minus :data:`FACE_MEAN`,
+    one forward pass that returns the raw heads and ``DetectionOutput``.
+
+    Returns ``(ours, opencv)``: the course's decoding of the heads (:func:`decode_caffe_heads` with
+    :data:`FACE_PRIORS`) and OpenCV's own (:func:`postprocess_ssd`), both in the detection dict
+    format (class 1 = face), so a notebook can show they agree.
+    """
+    import cv2
+
+    from utils.images import check_rgb
+
+    image = check_rgb(image, "detect_faces: image")
+    blob = cv2.dnn.blobFromImage(cv2.resize(image, (INPUT_SIZE, INPUT_SIZE)), 1.0, (INPUT_SIZE, INPUT_SIZE),
+                                 FACE_MEAN, swapRB=True, crop=False)
+    net.setInput(blob)
+    loc, conf, out = net.forward(list(FACE_HEADS))
+    ours = decode_caffe_heads(loc, conf, prior_boxes(**FACE_PRIORS), image.shape, INPUT_SIZE, conf_threshold,
+                              nms_threshold)
+    return ours, postprocess_ssd(out, image.shape, conf_threshold)

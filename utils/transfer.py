@@ -8,8 +8,9 @@ One call gives a pretrained network with the functions that belong to it::
     probs = bb.model.predict(bb.preprocess_input(batch.astype("float32")))
     bb.decode_predictions(probs, top=5)   # [[(class_id, name, score), ...] per image]
 
-- **Keras applications** (full mode): ``keras.applications.X(weights="imagenet", ...)``,
-  Keras' own download and checksum (cached in ``~/.keras/models``), with the module's
+- **Keras applications** (full mode): ``keras.applications.X(weights=<file>, ...)`` with the
+  ImageNet weight file from the course registry (:data:`IMAGENET_ASSETS`, fetched by
+  ``make weights``; other sizes: Keras' own download), with the module's
   ``preprocess_input`` and ``decode_predictions``. See :data:`KERAS_APPLICATIONS`.
 - **EfficientNet-Lite0** ``efficientnet-lite0`` (both modes): Google's ImageNet weights
   from ``weights/efficientnet-lite0.pth`` (a registry file, no download at run time),
@@ -67,7 +68,20 @@ DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "e
 TASKS = {"digits04": (0, 1, 2, 3, 4), "digits59": (5, 6, 7, 8, 9)}
 """Fast-mode tasks: name → the digits it holds (labels are re-numbered 0..4)."""
 
-FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+FLOWERS_ASSET = "flower_photos.tgz"
+"""Registry name of TensorFlow's flowers archive (``weights/manifest.json``: its URL, and the
+size and sha256 TensorFlow Datasets lists for it)."""
+
+IMAGENET_ASSETS: dict[tuple[str, bool, int], str] = {
+    ("VGG16", True, 224): "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    ("ResNet50", True, 224): "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+    ("MobileNetV2", True, 224): "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+    ("MobileNetV2", False, 160): "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+}
+"""Keras ImageNet weight files in the course registry: ``(name, include_top, input side)`` →
+asset. Full mode loads these from ``weights/`` (``make weights`` fetches them before class);
+other combinations fall back to Keras' own download into ``~/.keras/models``."""
+CLASS_INDEX_ASSET = "imagenet_class_index.json"
 
 CLUTTER = {
     "photos": ["motorcycle_left", "rocket", "coffee", "astronaut", "chelsea", "grace_hopper"],
@@ -242,15 +256,46 @@ def folder_task(folder, image_size: int | tuple[int, int] = 160, test_fraction: 
                 class_names=list(classes), description=f"image folder {folder}, {size[0]}x{size[1]} RGB")
 
 
-def flowers_folder() -> Path:
-    """TensorFlow's flowers data set (3,670 photos, 5 classes), downloaded once with
-    ``keras.utils.get_file`` as in the TensorFlow tutorials (full mode of ``1_2``)."""
-    import keras
+def _registry_file(asset: str, registry=None) -> Path:
+    """The verified file of registry ``asset``; fetched (verified) now if ``make weights`` did not."""
+    from utils import weights
 
-    path = Path(keras.utils.get_file("flower_photos", origin=FLOWERS_URL, untar=True))
-    while path.is_dir() and (path / "flower_photos").is_dir():  # the archive holds flower_photos/
-        path = path / "flower_photos"
-    return path
+    registry = registry or weights.Registry()
+    if not registry.local(asset).exists():
+        print(f"[{asset}] not in weights/ yet (`make weights` fetches every full-mode file before class): "
+              f"downloading it now, checked against the registry")
+        return registry.fetch(asset)
+    return registry.verify(asset)
+
+
+def flowers_folder(registry=None, data_dir: Path | None = None) -> Path:
+    """TensorFlow's flowers data set (3,670 photos, 5 classes; full mode of ``1_2``): the
+    registry's archive ``flower_photos.tgz`` (verified by the sha256 TensorFlow Datasets
+    publishes), extracted once into ``data/flower_photos/<class>/``.
+
+    Extraction goes to a temporary folder renamed into place when complete, so an
+    interrupted one is redone; archive members that would land outside it are refused.
+    """
+    folder = Path(data_dir or course.ROOT / "data") / "flower_photos"
+    if not folder.is_dir():
+        archive = _registry_file(FLOWERS_ASSET, registry)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        import shutil
+        import tarfile
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with tarfile.open(archive) as tar:
+                for m in tar.getmembers():
+                    if not (m.isfile() or m.isdir()) or m.name.startswith(("/", "..")) or "/../" in f"/{m.name}/":
+                        raise ValueError(f"{archive}: unsafe member {m.name!r}; delete the archive and fetch it again")
+                tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            inner = tmp / "flower_photos"  # the archive holds flower_photos/<class>/
+            os.replace(inner if inner.is_dir() else tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def load_task(spec: str, image_size: int | None = None, seed: int = 0) -> Task:
@@ -426,11 +471,15 @@ def pretrained_backbone(name: str | None = None, input_shape: tuple[int, int, in
 
     module_name, side, _ = KERAS_APPLICATIONS[name]
     module = getattr(keras.applications, module_name)
+    asset = IMAGENET_ASSETS.get((name, bool(include_top), input_shape[0] if input_shape else side))
+    if weights == "imagenet" and include_top:
+        use_imagenet_class_index(_registry_file(CLASS_INDEX_ASSET))  # decode_predictions reads it, no download
     try:
-        model = getattr(keras.applications, name)(weights=weights, include_top=include_top,
-                                                  input_shape=input_shape, pooling=pooling)
+        model = getattr(keras.applications, name)(
+            weights=str(_registry_file(asset)) if weights == "imagenet" and asset else weights,
+            include_top=include_top, input_shape=input_shape, pooling=pooling)
     except Exception as err:
-        if weights != "imagenet" or isinstance(err, ValueError):  # bad arguments: Keras says which
+        if weights != "imagenet" or asset or isinstance(err, ValueError):  # bad arguments: Keras says which
             raise
         raise RuntimeError(f"{name}: keras.applications could not load the ImageNet weights ({err}). "
                            f"Keras downloads them once into ~/.keras/models (or $KERAS_HOME/models): "

@@ -139,16 +139,21 @@ def _read_labels(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such label file (expected a .npy array of identity names)")
     try:
-        try:
-            raw = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            if "allow_pickle" not in str(err):
-                raise
-            # rcmalli's label files may be object arrays (pickled); only files the user or the
-            # course registry names are ever read here.
-            raw = np.load(path, allow_pickle=True)
+        # Never unpickle: a pickled (object) array can run any code when loaded.
+        raw = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        if "allow_pickle" in str(err) and is_npy:
+            raise WeightsFileError(
+                f"{path}: an object (pickled) array; label files are never unpickled, since loading a "
+                "pickle runs code. Save the names as a plain string array: "
+                "np.save(path, np.array(names, dtype=str))") from None
+        raise WeightsFileError(f"{path}: not a readable .npy label file ({err})") from None
     except Exception as err:  # noqa: BLE001 - any reader failure means the same thing
         raise WeightsFileError(f"{path}: not a readable .npy label file ({type(err).__name__}: {err})") from None
+    if not isinstance(raw, np.ndarray):  # np.load of a .npz archive
+        raise WeightsFileError(f"{path}: a .npz archive, expected a .npy array of identity names")
     raw = np.asarray(raw)
     if raw.ndim != 1 or raw.size == 0:
         raise WeightsFileError(f"{path}: expected a 1-D array of identity names, got shape {raw.shape}")

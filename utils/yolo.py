@@ -13,9 +13,10 @@ The network's raw outputs become this layout with :func:`activate` (sigmoid on t
 confidence numbers, softmax on the classes); the predicted ``w, h`` are the *square roots*
 of the box size, which is what the YOLOv1 loss compares (see :func:`yolo_v1_loss_terms`).
 
-Full mode runs the official YOLOv3 (Darknet ``yolov3.cfg`` + ``yolov3.weights``, COCO's 80
-classes) with ``cv2.dnn.readNetFromDarknet``: :func:`yolov3_files`, :func:`read_darknet`,
-:func:`detect_yolov3`. OpenCV returns one ``(N, 5 + 80)`` array per detection scale, one row
+Fast mode runs the official YOLOv3-tiny and full mode the official YOLOv3 (Darknet ``.cfg`` +
+``.weights``, COCO's 80 classes), both through the same loader and post-processing
+(``cv2.dnn.readNetFromDarknet``): :func:`yolov3_tiny_files` / :func:`yolov3_files`,
+:func:`read_darknet`, :func:`detect_yolov3` (which can letterbox and zoom out with :func:`pad_image`). OpenCV returns one ``(N, 5 + 80)`` array per detection scale, one row
 per (cell, anchor): ``[cx, cy, w, h, objectness, p_1 .. p_80]`` with the box normalised to
 0..1 and each class score already multiplied by the objectness (OpenCV zeroes scores below
 its own small threshold). :func:`postprocess_yolov3` turns those rows into detections.
@@ -215,6 +216,27 @@ COCO_CLASSES = [
 CLASS_NAMES = ["BG"] + COCO_CLASSES
 """Indexed by the 1-based ``class_ids`` of :func:`postprocess_yolov3` (entry 0 is background)."""
 
+COCO_PAPER_ONLY = {12: "street sign", 26: "hat", 29: "shoe", 30: "eye glasses", 45: "plate", 66: "mirror",
+                   68: "window", 69: "desk", 71: "door", 83: "blender", 91: "hair brush"}
+"""The 11 of the COCO paper's 91 category ids that the released detection annotations never use
+(Lin et al. 2014 name 91 categories; the 2014/2017 detection sets annotate 80 of them)."""
+COCO_IDS = [k for k in range(1, 92) if k not in COCO_PAPER_ONLY]
+"""COCO's own category id (1..90, with gaps) of each of the 80 classes, in the order of
+:data:`COCO_CLASSES`: ``COCO_IDS[class_id - 1]`` is the id in a COCO annotation file."""
+
+
+def read_class_names(file) -> list[str]:
+    """Class names of a Darknet ``.names`` file, one per line (blank lines skipped), in output
+    order (``2_4``: ``read_class_names(weights.path("coco.names"))`` gives COCO's 80)."""
+    file = Path(file)
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: class-names file not found (expected Darknet's coco.names, one name a line)")
+    names = [line.strip() for line in file.read_text().splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"{file}: no class names in it (expected one name a line)")
+    return names
+
+
 WEIGHTS_ASSET = "yolov3.weights"
 """Registry name of the official YOLOv3 COCO weights (``python -m utils.weights fetch yolov3.weights``)."""
 CFG_FILE = "yolov3.cfg"
@@ -239,6 +261,23 @@ def yolov3_files(registry=None) -> tuple[Path, Path]:
         raise weights.AssetError(f"{cfg}: missing. Save Darknet's YOLOv3 cfg there once (needs the internet): "
                                  f"curl -L -o {cfg} {CFG_URL}")
     return cfg, weights_file
+
+
+TINY_WEIGHTS_ASSET = "yolov3-tiny.weights"
+TINY_CFG_ASSET = "yolov3-tiny.cfg"
+NAMES_ASSET = "coco.names"
+"""Registry names of the official YOLOv3-tiny (COCO) files and Darknet's class names: the fast-mode
+model of ``2_4`` (35 MB, byte-identical to pjreddie's release, also carried by a package on the index)."""
+
+
+def yolov3_tiny_files(registry=None) -> tuple[Path, Path]:
+    """``(cfg, weights)`` of the official YOLOv3-tiny COCO model, both verified by the registry
+    (fast mode of ``2_4``); a missing file raises :class:`utils.weights.AssetError` with the
+    fetch command."""
+    from utils import weights
+
+    registry = registry or weights.Registry()
+    return registry.verify(TINY_CFG_ASSET), registry.verify(TINY_WEIGHTS_ASSET)
 
 
 def read_darknet(cfg, weights):
@@ -293,10 +332,34 @@ def postprocess_yolov3(outputs, image_shape, conf_threshold: float = 0.5, nms_th
             "class_ids": (cls[keep][kept] + 1).astype(np.int32)}
 
 
-def detect_yolov3(net, image, input_size: int = 416, conf_threshold: float = 0.5, nms_threshold: float = 0.4) -> dict:
-    """Run a Darknet YOLO ``net`` read by :func:`read_darknet` on an RGB uint8 ``(H, W, 3)``
-    image: resize to ``input_size`` (a multiple of 32), scale pixels to 0..1, forward every
-    output layer, then :func:`postprocess_yolov3` (``2_4``)."""
+def pad_image(image, zoom_out: float = 1.0, value: int = 127) -> tuple[np.ndarray, tuple[int, int]]:
+    """Letterbox an ``(H, W, 3)`` image onto a square grey canvas of side ``zoom_out × max(H, W)``,
+    centred (``2_4``). ``zoom_out=1`` only pads the short side (Darknet's letterbox: the network
+    then sees the true aspect ratio instead of a stretched image); ``zoom_out=2`` also makes every
+    object half as big relative to the input. Returns ``(canvas, (x0, y0))``: the image's top-left
+    corner on the canvas, to subtract from boxes found on the canvas."""
+    image = np.asarray(image)
+    if image.ndim != 3 or zoom_out < 1:
+        raise ValueError(f"pad_image: need an (H, W, C) image and zoom_out >= 1, got shape {image.shape}, "
+                         f"zoom_out={zoom_out}")
+    h, w = image.shape[:2]
+    side = int(round(max(h, w) * zoom_out))
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    canvas = np.full((side, side, image.shape[2]), value, image.dtype)
+    canvas[y0:y0 + h, x0:x0 + w] = image
+    return canvas, (x0, y0)
+
+
+def detect_yolov3(net, image, input_size: int = 416, conf_threshold: float = 0.5, nms_threshold: float = 0.4,
+                  zoom_out: float | None = None) -> dict:
+    """Run a Darknet YOLO ``net`` read by :func:`read_darknet` (YOLOv3 or YOLOv3-tiny) on an RGB
+    uint8 ``(H, W, 3)`` image: resize to ``input_size`` (a multiple of 32), scale pixels to 0..1,
+    forward every output layer, then :func:`postprocess_yolov3` (``2_4``).
+
+    ``zoom_out=None`` stretches the image to the square input (OpenCV's samples); a number ≥ 1
+    first letterboxes it with :func:`pad_image` (and zooms out), and the boxes come back in the
+    original image's pixels, clipped to it.
+    """
     import cv2
 
     from utils.images import check_rgb
@@ -304,7 +367,18 @@ def detect_yolov3(net, image, input_size: int = 416, conf_threshold: float = 0.5
     image = check_rgb(image, "detect_yolov3: image")
     if input_size % 32:
         raise ValueError(f"detect_yolov3: input_size={input_size}, expected a multiple of 32 (e.g. 320, 416, 608)")
-    blob = cv2.dnn.blobFromImage(image, 1 / 255.0, (input_size, input_size), swapRB=False, crop=False)
+    x0 = y0 = 0
+    seen = image
+    if zoom_out is not None:
+        seen, (x0, y0) = pad_image(image, zoom_out)
+    blob = cv2.dnn.blobFromImage(seen, 1 / 255.0, (input_size, input_size), swapRB=False, crop=False)
     net.setInput(blob)
     outputs = net.forward(net.getUnconnectedOutLayersNames())
-    return postprocess_yolov3(outputs, image.shape, conf_threshold, nms_threshold)
+    found = postprocess_yolov3(outputs, seen.shape, conf_threshold, nms_threshold)
+    if zoom_out is not None:
+        h, w = image.shape[:2]
+        boxes = np.clip(found["boxes"] - np.array([x0, y0, x0, y0], np.float32), 0, [w, h, w, h])
+        inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        found = {"boxes": boxes[inside].astype(np.float32), "scores": found["scores"][inside],
+                 "class_ids": found["class_ids"][inside]}
+    return found

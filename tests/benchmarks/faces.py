@@ -2,8 +2,11 @@
 
     .venv/bin/python tests/benchmarks/faces.py [--repeats 3] [--lfw 10]
 
-Images: the three people of ``utils.faces.samples`` and their six variants each, written as
-PNG files, plus ``--lfw`` upscaled LFW thumbnails (enrolled as extra, unnamed people).
+Images (real photos only): Grace Hopper (matplotlib), the astronaut Eileen Collins and the
+cameraman (scikit-image), i.e. the three people of ``utils.faces.samples``, and their six
+variants each, written as PNG files, plus ``--lfw`` upscaled scikit-image ``lfw_subset``
+thumbnails (enrolled as extra, unnamed people). Both sides use face_recognition's defaults
+(HOG with one upsampling, the 5-point landmark model, one jitter, tolerance 0.6).
 
 - **enrol** one image: ``FaceDB.enrol_image(name, path)`` (load, hash, detect, encode, one
   SQLite transaction) against ``face_recognition.load_image_file`` + ``face_locations`` +
@@ -13,7 +16,7 @@ PNG files, plus ``--lfw`` upscaled LFW thumbnails (enrolled as extra, unnamed pe
   known encodings already in memory.
 
 Both sides run interleaved, image by image, on one thread; we print the median CPU time per
-image and the ratio ours / face_recognition (issue 6 asks for "no slower", i.e. about 1).
+image and the ratio ours / face_recognition (issue 9 asks for "no slower": a ratio <= 1.0).
 The names and distances of both sides are compared too (they must agree to 1e-4).
 """
 from __future__ import annotations
@@ -51,14 +54,14 @@ def fr_enrol(path):
     img = fr.load_image_file(path)
     locs = fr.face_locations(img)
     loc = max(locs, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
-    return fr.face_encodings(img, [loc], model="large")[0]
+    return fr.face_encodings(img, [loc])[0]  # the library's defaults: 5-point model, 1 jitter
 
 
 def fr_recognize(path, names, known, tolerance=0.6):
     img = fr.load_image_file(path)
     locs = fr.face_locations(img)
     out = []
-    for enc in fr.face_encodings(img, locs, model="large"):
+    for enc in fr.face_encodings(img, locs):
         d = fr.face_distance(known, enc)
         j = int(np.argmin(d))
         out.append((names[j] if d[j] <= tolerance else "unknown", float(d[j])))
@@ -86,7 +89,7 @@ def main() -> None:
     worst, compared, disagreements = 0.0, 0, 0
     for rep in range(args.repeats):
         db_path = tmp / f"bench{rep}.db"
-        db = faces.FaceDB(db_path)
+        db = faces.course_database(db_path, samples=False)  # the notebooks' database: the library's defaults
         names, known = [], []
         for name, path in enrol_files.items():
             t, _ = cpu(lambda: db.enrol_image(name, path, largest=True))
@@ -115,6 +118,9 @@ def main() -> None:
         mo, mr = statistics.median(ours), statistics.median(ref)
         print(f"  {what:10s} utils.faces {1000 * mo:7.1f} ms   face_recognition {1000 * mr:7.1f} ms   "
               f"ratio {mo / mr:5.2f}   (totals {sum(ours):.2f} s vs {sum(ref):.2f} s)")
+    ours_total = statistics.median(enrol_ours) + statistics.median(rec_ours)
+    ref_total = statistics.median(enrol_fr) + statistics.median(rec_fr)
+    print(f"  enrol + recognise one image: ratio {ours_total / ref_total:5.2f} (<= 1.0: no slower than the library)")
     print(f"names: {disagreements} image(s) disagree; distances: {compared} faces compared, "
           f"largest difference {worst:.2e}")
 

@@ -25,3 +25,4 @@ from .mrcnn_opencv import *  # noqa: F401,F403
 from .mrcnn_keras import *  # noqa: F401,F403
 from .yolo import *  # noqa: F401,F403
 from .transfer import *  # noqa: F401,F403
+from .segmentation import *  # noqa: F401,F403

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Case, run_cases
+from ._core import Case, check_target, run_cases
 
-__all__ = ["iou", "nms", "coco_to_yolo"]
+__all__ = ["iou", "nms", "hog_settings", "coco_to_yolo"]
 
 
 def _ref_iou(a, b) -> float:
@@ -36,9 +36,10 @@ def iou(func):
     cases = [Case((a, b), expected=_ref_iou(a, b), label=label) for a, b, label in pairs]
     cases.append(Case((pairs[0][1], pairs[0][0]), expected=_ref_iou(pairs[0][1], pairs[0][0]), label="order swapped"))
     return run_cases("iou", func, cases, reference=_ref_iou,
-                     hint="intersection width = max(0, min(x2a, x2b) - max(x1a, x1b)), the same for the height; "
-                          "union = area_a + area_b - intersection, a box's width being x2 - x1 (no + 1: "
-                          "the ends are exclusive). Clamp at 0 so disjoint boxes give 0.")
+                     hint="the overlap of two boxes is itself a box: which of the two left edges is its left "
+                          "edge, which right edge its right edge (and likewise vertically)? When that box has a "
+                          "negative width or height the boxes do not overlap. The union counts the overlap once; "
+                          "a box's width is x2 - x1 (no + 1: the ends are exclusive).")
 
 
 def _ref_nms(boxes, scores, threshold, max_output):
@@ -74,6 +75,36 @@ def nms(func):
                      convert=lambda r: np.asarray(r).astype(int).reshape(-1),
                      hint="sort by score (highest first); keep the first box, drop every remaining box whose IoU "
                           "with it is > threshold, repeat; stop at max_output.")
+
+
+class _CourseSettings(dict):
+    """The course's settings: a dict that does not print its values (the fallback note must
+    not hand the student the answer)."""
+
+    def __repr__(self) -> str:
+        return "the course's settings"
+
+
+_HOG_REFERENCE = {"C": 0.01, "score_threshold": 0.0, "nms_iou": 0.3}
+
+
+def hog_settings(settings, measure, at_least):
+    """A measured-target exercise (``2_3``): ``settings`` is a dict with the HOG detector's SVM ``C``,
+    ``score_threshold`` and ``nms_iou``; ``measure(settings) -> F1`` on the validation images.
+    Returns ``(settings_used, F1)``: the student's settings when their F1 reaches ``at_least``,
+    else (outside strict mode) the course's settings and their F1, with a note."""
+    def checked(choice):
+        if not isinstance(choice, dict) or set(choice) != set(_HOG_REFERENCE):
+            raise ValueError(f"expected a dict with the keys {sorted(_HOG_REFERENCE)}, got {choice!r}")
+        return measure(choice)
+
+    return check_target("hog_settings", settings, checked, at_least=at_least, reference=_CourseSettings(_HOG_REFERENCE),
+                        metric="F1",
+                        hint="AP50 ignores the score threshold, F1 does not. Print evaluate_hog(...) for a few "
+                             "thresholds between -1 and 1 and look at precision and recall: low precision means "
+                             "too many boxes (raise the threshold, or suppress duplicates harder with a lower "
+                             "nms_iou); low recall means too few (lower the threshold). C changes the scale of "
+                             "the scores, so move the threshold with it.")
 
 
 def _ref_coco_to_yolo(bbox, width, height):

@@ -1,4 +1,8 @@
-"""Checks for face recognition by transfer learning (``4_4``)."""
+"""Checks for face recognition by transfer learning (``4_4``).
+
+Each check returns the student's function when it passes, else the course's reference (with a
+note; strict mode raises), so the cells after it still run.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -14,6 +18,11 @@ _MEANS = {1: np.array([93.5940, 104.7624, 129.1863]), 2: np.array([91.4953, 103.
 
 def _ref_preprocess(x, version):
     return np.asarray(x, dtype=np.float64)[..., ::-1] - _MEANS[version]
+
+
+def _ref_preprocess_float32(x, version):
+    """The reference later cells get: float32, like the images the networks take."""
+    return _ref_preprocess(x, version).astype(np.float32)
 
 
 def _judge(x, version, atol=1e-3):
@@ -34,7 +43,7 @@ def _judge(x, version, atol=1e-3):
     return judge
 
 
-def vggface_preprocess(func) -> bool:
+def vggface_preprocess(func):
     """``func(x: (..., H, W, 3) RGB in 0..255, version: 1 or 2) -> same shape``: the image in
     BGR order minus the channel means of VGGFace (version 1) or VGGFace2 (version 2) (``4_4``)."""
     rng = np.random.default_rng(44)
@@ -45,7 +54,7 @@ def vggface_preprocess(func) -> bool:
     cases.append(Case((batch, 2), judge=_judge(batch, 2), label="random uint8 batch (2, 3, 4, 3)"))
     single = rng.uniform(0, 255, size=(5, 5, 3)).astype(np.float32)
     cases.append(Case((single, 1), judge=_judge(single, 1), label="one float image (5, 5, 3)"))
-    return run_cases("vggface_preprocess", func, cases,
+    return run_cases("vggface_preprocess", func, cases, reference=_ref_preprocess_float32,
                      hint="convert to float, reverse the last axis (x[..., ::-1]) to get BGR, then subtract "
                           "the (B, G, R) means of the version: one number per channel, broadcast over pixels.")
 
@@ -57,7 +66,7 @@ def _ref_centroid(train, labels, test):
     return classes[np.argmin(dist, axis=1)]
 
 
-def nearest_centroid(func) -> bool:
+def nearest_centroid(func):
     """``func(train_emb: (N, D), train_labels: (N,) ints, test_emb: (M, D)) -> (M,) ints``: the
     label of the class whose mean training embedding is nearest (Euclidean) to each test row (``4_4``)."""
     rng = np.random.default_rng(45)
@@ -75,6 +84,6 @@ def nearest_centroid(func) -> bool:
     tr2 = np.array([[0.0], [0.0], [0.0], [6.0], [4.0]])  # class 0 mean 1.5, class 1 mean 4
     cases.append(Case((tr2, unbalanced, np.array([[2.5], [3.0]])), expected=np.array([0, 1]),
                       label="class means, not nearest single examples"))
-    return run_cases("nearest_centroid", func, cases,
+    return run_cases("nearest_centroid", func, cases, reference=_ref_centroid,
                      hint="np.unique(train_labels) gives the classes; average each class's rows; for every "
                           "test row take the class whose mean is at the smallest Euclidean distance.")

@@ -5,7 +5,7 @@ import numpy as np
 
 from ._core import Case, run_cases
 
-__all__ = ["responsible_cell", "crop_first", "focal_loss"]
+__all__ = ["responsible_cell", "unpad_boxes", "focal_loss"]
 
 
 def _ref_cell(box, image_size, S):
@@ -39,58 +39,39 @@ def responsible_cell(func):
                           "col = int(cx / image_size * S) (rows go down: y, columns go right: x).")
 
 
-def _ref_crop(image, detections, class_names, name):
-    ids = np.asarray(detections["class_ids"]).reshape(-1)
-    for k, cid in enumerate(ids):
-        if class_names[int(cid)] == name:
-            h, w = image.shape[:2]
-            x1, y1, x2, y2 = (int(round(float(v))) for v in detections["boxes"][k])
-            x1, x2 = np.clip([x1, x2], 0, w)
-            y1, y2 = np.clip([y1, y2], 0, h)
-            return image[y1:y2, x1:x2]
-    return None
+def _ref_unpad(boxes, offset, image_shape):
+    h, w = image_shape[:2]
+    x0, y0 = offset
+    out = np.asarray(boxes, float).reshape(-1, 4) - np.array([x0, y0, x0, y0], float)
+    return np.clip(out, 0, [w, h, w, h])
 
 
-def crop_first(func):
-    """``func(image (H, W, 3), detections dict(boxes xyxy, scores, class_ids), class_names, name)``
-    → the pixels of the first detection whose class is ``name`` (box rounded to whole pixels and
-    clipped to the image), or ``None`` if there is none (the course's giraffe exercise, ``2_4``)."""
-    rng = np.random.default_rng(7)
-    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
-    names = ["BG", "cat", "giraffe", "cup"]
-
-    def dets(boxes, ids):
-        return {"boxes": np.array(boxes, float).reshape(-1, 4), "scores": np.linspace(0.9, 0.5, len(ids)),
-                "class_ids": np.array(ids, int)}
-
-    cases = []
-    for d, name, label in [
-        (dets([[5, 5, 20, 30], [30, 10, 50, 35]], [1, 2]), "giraffe", "the giraffe is the second detection"),
-        (dets([[30, 10, 50, 35], [1, 2, 9, 9]], [2, 2]), "giraffe", "two giraffes: take the first"),
-        (dets([[10.4, 4.6, 20.5, 15.2]], [3]), "cup", "fractional box: round to whole pixels"),
-        (dets([[-5, -3, 12, 50]], [1]), "cat", "box partly outside the image: clip it"),
-        (dets([[5, 5, 20, 30]], [1]), "giraffe", "no giraffe at all: return None"),
-        (dets(np.zeros((0, 4)), []), "cat", "no detections"),
-    ]:
-        cases.append(Case((image, d, names, name), expected=_ref_crop(image, d, names, name), label=label))
-
-    def judge_for(case):
-        def judge(result):
-            if case.expected is None:
-                return None if result is None else f"expected None, got {type(result).__name__}"
-            if result is None:
-                return "got None, expected a crop"
-            res = np.asarray(result)
-            if res.shape != case.expected.shape:
-                return f"crop shape {res.shape}, expected {case.expected.shape}"
-            return None if np.array_equal(res, case.expected) else "the crop has the right shape but other pixels"
-        return judge
-
-    for case in cases:
-        case.judge = judge_for(case)
-    return run_cases("crop_first", func, cases, reference=_ref_crop,
-                     hint="walk the detections in order; for the first whose class_names[class_id] equals name, "
-                          "round the box, clip it to the image and return image[y1:y2, x1:x2]; else return None.")
+def unpad_boxes(func):
+    """``func(boxes (K, 4) xyxy on the padded canvas, offset (x0, y0), image_shape (H, W[, 3]))``
+    → ``(K, 4)`` boxes in the original image's pixels: shifted back by the offset where the image
+    sits on the letterbox canvas, then clipped to the image (``2_4``)."""
+    rng = np.random.default_rng(24)
+    cases = [
+        Case((np.array([[300.0, 260, 500, 700]]), (256, 256), (512, 512, 3)),
+             expected=_ref_unpad([[300, 260, 500, 700]], (256, 256), (512, 512)),
+             label="one box on a canvas twice the image's size"),
+        Case((np.array([[10.0, 100, 90, 140]]), (0, 64), (128, 96)),
+             expected=_ref_unpad([[10, 100, 90, 140]], (0, 64), (128, 96)),
+             label="a wide image letterboxed: only y is shifted"),
+        Case((np.array([[5.0, 50, 120, 400]]), (40, 60), (300, 200, 3)),
+             expected=_ref_unpad([[5, 50, 120, 400]], (40, 60), (300, 200)),
+             label="a box reaching into the grey padding: clip it to the image"),
+        Case((np.zeros((0, 4)), (30, 0), (100, 160, 3)), expected=np.zeros((0, 4)), label="no boxes"),
+    ]
+    for _ in range(3):
+        boxes = np.sort(rng.uniform(0, 700, (5, 4)).reshape(5, 2, 2), axis=1).transpose(0, 2, 1).reshape(5, 4)
+        offset = tuple(int(v) for v in rng.integers(0, 200, 2))
+        shape = (int(rng.integers(200, 500)), int(rng.integers(200, 500)), 3)
+        cases.append(Case((boxes, offset, shape), expected=_ref_unpad(boxes, offset, shape), label="random boxes"))
+    return run_cases("unpad_boxes", func, cases, reference=_ref_unpad,
+                     convert=lambda out: np.asarray(out, float).reshape(-1, 4),
+                     hint="subtract (x0, y0, x0, y0) from every box, then clip x to 0..W and y to 0..H "
+                          "(np.clip with per-column maxima).")
 
 
 def _ref_focal(p, y, gamma, alpha):

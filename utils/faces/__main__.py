@@ -10,25 +10,54 @@
 ``recognize`` prints one JSON object per image:
 ``{"image": ..., "faces": [{"name": ..., "distance": ..., "box": [top, right, bottom, left]}]}``.
 Exit status: 0 on success, 2 on bad usage or bad input (every problem is named on stderr;
-the other images are still processed and nothing committed is lost).
+the other images are still processed and nothing committed is lost). Out-of-range options
+(``--tolerance`` outside 0..1 or not finite, ``--upsample -1``, ``--every 0``...) are bad
+usage. ``list`` and ``recognize`` only read: they never write to the database (a read-only
+database in a read-only folder works), and a file that is not a face database is refused
+before anything touches it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from utils.images import ImageError, load_image
 
 from .db import DEFAULT_DB, EnrolError, FaceDB, FaceDBError
-from .detect import DETECTORS
+from .detect import DEFAULT_MODEL, DETECTORS
 
 BAD = 2
 
 
 def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
+
+
+def _whole(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+    return parse
+
+
+def _tolerance(text: str) -> float:
+    """An argparse type: a face distance between 0 and 1 (0.6 is face_recognition's usual cut)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a distance between 0 and 1 (default 0.6)")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,9 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"face database file (default {DEFAULT_DB})")
         if detector:
             q.add_argument("--detector", choices=DETECTORS, default="hog", help="face detector (default hog)")
-            q.add_argument("--upsample", type=int, default=1, help="times to double the image first (default 1)")
-            q.add_argument("--model", choices=("large", "small"), default="large",
-                           help="landmark model of the encoder (default large)")
+            q.add_argument("--upsample", type=_whole(0), default=1, help="times to double the image first (default 1)")
+            q.add_argument("--model", choices=("large", "small"), default=DEFAULT_MODEL,
+                           help=f"landmark model of the encoder (default {DEFAULT_MODEL}, as face_recognition)")
 
     e = sub.add_parser("enrol", help="add people's faces", aliases=["enroll"])
     common(e)
@@ -50,18 +79,19 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--name", help="the person's name, for IMAGE..., --video or --camera")
     e.add_argument("images", nargs="*", type=Path, metavar="IMAGE")
     e.add_argument("--video", type=Path, help="enrol frames of this video file (with --name)")
-    e.add_argument("--camera", type=int, help="enrol frames of this webcam (with --name)")
-    e.add_argument("--every", type=int, default=10, help="video: use every N-th frame (default 10)")
-    e.add_argument("--max-frames", type=int, default=100, help="video: read at most this many frames")
+    e.add_argument("--camera", type=_whole(0), help="enrol frames of this webcam (with --name)")
+    e.add_argument("--every", type=_whole(1), default=10, help="video: use every N-th frame (default 10)")
+    e.add_argument("--max-frames", type=_whole(1), default=100, help="video: read at most this many frames")
     which = e.add_mutually_exclusive_group()
-    which.add_argument("--face-index", type=int, help="which face when an image has several (0 = leftmost)")
+    which.add_argument("--face-index", type=_whole(0), help="which face when an image has several (0 = leftmost)")
     which.add_argument("--largest", action="store_true", help="take the largest face when an image has several")
     e.add_argument("--keep-photos", action="store_true", help="also store the face crops (personal data!)")
 
     r = sub.add_parser("recognize", help="name the faces in images", aliases=["recognise"])
     common(r)
-    r.add_argument("--tolerance", type=float, default=0.6, help="largest distance for a match (default 0.6)")
-    r.add_argument("--k", type=int, default=1, help="k nearest encodings vote (default 1)")
+    r.add_argument("--tolerance", type=_tolerance, default=0.6,
+                   help="largest distance for a match, 0..1 (default 0.6)")
+    r.add_argument("--k", type=_whole(1), default=1, help="k nearest encodings vote (default 1)")
     r.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
 
     ls = sub.add_parser("list", help="list the people enrolled")
@@ -111,7 +141,7 @@ def _recognize(args) -> int:
     from .recognize import recognize
 
     status = 0
-    with FaceDB(args.db, detector=args.detector, upsample=args.upsample, model=args.model, create=False) as db:
+    with FaceDB(args.db, detector=args.detector, upsample=args.upsample, model=args.model, read_only=True) as db:
         for path in args.images:
             try:
                 image = load_image(path)
@@ -125,7 +155,7 @@ def _recognize(args) -> int:
 
 
 def _list(args) -> int:
-    with FaceDB(args.db, create=False) as db:
+    with FaceDB(args.db, read_only=True) as db:
         people = db.people()
         for person in people:
             if args.json:
@@ -155,8 +185,6 @@ def main(argv=None) -> int:
         if args.command in ("enrol", "enroll"):
             return _enrol(args, p)
         if args.command in ("recognize", "recognise"):
-            if args.tolerance < 0 or args.k < 1:
-                p.error("--tolerance must be >= 0 and --k >= 1")
             return _recognize(args)
         if args.command == "list":
             return _list(args)

@@ -24,7 +24,9 @@ Guarantees:
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +37,7 @@ import numpy as np
 from utils import course
 from utils.images import ImageError, load_image
 
-from .detect import ENCODER, Face, crop_faces, detect_faces, encode, model_version
+from .detect import DEFAULT_MODEL, ENCODER, Face, crop_faces, detect_faces, encode, model_version
 
 APP = "utils.faces"
 SCHEMA_VERSION = 1
@@ -106,18 +108,27 @@ class EnrolReport:
                 f"{len(self.errors)} error(s)")
 
 
+_JOINERS = {"\u200c", "\u200d"}  # zero-width (non-)joiners: part of the spelling of names in many scripts
+
+
 def check_name(name) -> str:
-    """A person's name, stripped; refuses empty names, control characters, over 128
-    characters and the reserved ``"unknown"``. Quotes and SQL metacharacters are fine."""
+    """A person's name, stripped and in Unicode NFC form (so ``"Zoë"`` typed either way is
+    one person); refuses empty names, control characters (C0 and C1), invisible formatting
+    characters such as the right-to-left override U+202E (which make one name display as
+    another), line separators, over 128 characters and the reserved ``"unknown"``. Quotes
+    and SQL metacharacters are fine. :meth:`FaceDB.remove` uses it too."""
     if not isinstance(name, str):
         raise EnrolError(f"name {name!r}: expected a string")
-    clean = name.strip()
+    clean = unicodedata.normalize("NFC", name.strip())
     if not clean:
         raise EnrolError("name is empty: give the person's name")
     if len(clean) > 128:
         raise EnrolError(f"name {clean[:40]!r}...: longer than 128 characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in clean):
-        raise EnrolError(f"name {clean!r}: contains control characters")
+    bad = [ch for ch in clean if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+           and ch not in _JOINERS]
+    if bad:
+        raise EnrolError(f"name {clean!r}: contains control or invisible formatting characters "
+                         f"({', '.join(f'U+{ord(ch):04X}' for ch in dict.fromkeys(bad))})")
     if clean.lower() == UNKNOWN:
         raise EnrolError(f"name {clean!r} is reserved for faces nobody in the database matches")
     return clean
@@ -142,37 +153,50 @@ class FaceDB:
     Args:
         path: the file (default :data:`DEFAULT_DB`); created with ``create=True``.
         detector, upsample: how enrolment finds faces (see ``detect_faces``).
-        model: landmark model of the encoder, ``"large"`` or ``"small"``; recognition
+        model: landmark model of the encoder: ``"small"`` (5 points, ``face_recognition``'s own
+            default, :data:`~utils.faces.DEFAULT_MODEL`) or ``"large"`` (68 points); recognition
             compares only with encodings made by the same model.
         num_jitters: passed to ``encode``.
         keep_photos: also store each enrolled face crop (150×150 PNG). Off by default:
             face images are personal data.
         create: make the file when missing; otherwise a missing file is a :class:`FaceDBError`.
+        read_only: open without ever writing (``list``, ``recognize``): implies ``create=False``,
+            an empty file is refused instead of receiving the schema, and a database in a
+            read-only folder can be read.
         timeout: seconds to wait for another process's write lock.
 
     Use as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, path=None, detector: str = "hog", upsample: int | None = 1, model: str = "large",
-                 num_jitters: int = 1, keep_photos: bool = False, create: bool = True, timeout: float = 30.0):
+    def __init__(self, path=None, detector: str = "hog", upsample: int | None = 1, model: str = DEFAULT_MODEL,
+                 num_jitters: int = 1, keep_photos: bool = False, create: bool = True, timeout: float = 30.0,
+                 read_only: bool = False):
         self.path = Path(path) if path is not None else DEFAULT_DB
         self.detector, self.upsample, self.model = detector, upsample, model
         self.num_jitters, self.keep_photos = num_jitters, keep_photos
         self.model_name = f"{ENCODER}/{model}"
         self._version = None
         self._cache: tuple | None = None
-        self.con = self._open(create, timeout)
+        self.read_only = read_only
+        self.con = self._open(create and not read_only, timeout)
 
     # ------------------------------------------------------------ opening and checks
 
     def _open(self, create: bool, timeout: float) -> sqlite3.Connection:
+        """Connect, refusing anything that is not a face database *before* changing it.
+
+        Nothing is written before the file is known to be ours, and nothing at all with
+        ``read_only``."""
         path = self.path
         if path.is_dir():
             raise FaceDBError(f"{path}: is a folder, expected a face database file")
         if not path.exists():
             if not create:
                 raise FaceDBError(f"{path}: no such face database (enrol someone first)")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise FaceDBError(f"{path}: cannot create its folder {path.parent} ({err.strerror or err})") from None
         elif path.stat().st_size > 0:
             try:
                 with open(path, "rb") as f:
@@ -182,31 +206,78 @@ class FaceDB:
             if header != b"SQLite format 3\x00":
                 raise FaceDBError(f"{path}: not a SQLite file, so not a face database "
                                   "(expected a file made by utils.faces)")
+        con = None
         try:
-            con = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            con.execute("PRAGMA foreign_keys = ON")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+            con = self._connect(timeout)
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables and not create:
+                raise FaceDBError(f"{path}: an empty file, not a face database (enrol someone first)")
             if not tables:
                 con.execute("BEGIN IMMEDIATE")  # two processes creating the file at once: one waits
-                for stmt in filter(str.strip, _SCHEMA.split(";")):
-                    con.execute(stmt)
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('app', ?)", (APP,))
-                con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if not tables:
+                    for stmt in filter(str.strip, _SCHEMA.split(";")):
+                        con.execute(stmt)
+                    con.execute("INSERT OR IGNORE INTO meta VALUES ('app', ?)", (APP,))
+                    con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    tables = {"meta", "people", "faces"}
                 con.execute("COMMIT")
-                tables = {"meta", "people", "faces"}
             meta = dict(con.execute("SELECT key, value FROM meta")) if "meta" in tables else {}
-        except sqlite3.DatabaseError as err:
+            if meta.get("app") != APP or not {"people", "faces"} <= tables:
+                raise FaceDBError(f"{path}: a SQLite database, but not a face database made by {APP} "
+                                  f"(tables: {', '.join(sorted(tables)) or 'none'})")
+            version = str(meta.get("schema_version", ""))
+            if not version.isascii() or not version.isdigit():
+                raise FaceDBError(f"{path}: malformed schema version {version!r} in its meta table "
+                                  f"(expected an integer; this code writes {SCHEMA_VERSION})")
+            if int(version) > SCHEMA_VERSION:
+                raise FaceDBError(f"{path}: schema version {version} is newer than this "
+                                  f"code's {SCHEMA_VERSION}; update the course")
+            if not self.read_only:  # a face database of ours: now (and only now) it may be switched to WAL
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a killed process loses nothing committed
+        except (FaceDBError, sqlite3.DatabaseError) as err:
+            if con is not None:
+                con.close()
+            if isinstance(err, FaceDBError):
+                raise
+            if not self.read_only and self._readable_read_only(timeout):
+                raise FaceDBError(f"{path}: read-only (the file or its folder cannot be written); "
+                                  "`list` and `recognize` can read it, nothing can change it") from None
             raise FaceDBError(f"{path}: unreadable face database ({err})") from None
-        if meta.get("app") != APP or not {"people", "faces"} <= tables:
-            con.close()
-            raise FaceDBError(f"{path}: a SQLite database, but not a face database made by {APP} "
-                              f"(tables: {', '.join(sorted(tables)) or 'none'})")
-        if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
-            con.close()
-            raise FaceDBError(f"{path}: schema version {meta['schema_version']} is newer than this "
-                              f"code's {SCHEMA_VERSION}; update the course")
+        return con
+
+    def _readable_read_only(self, timeout: float) -> bool:
+        """Whether the file opens read-only (after a read-write open failed)."""
+        self.read_only = True
+        try:
+            self._connect(timeout).close()
+            return True
+        except sqlite3.DatabaseError:
+            return False
+        finally:
+            self.read_only = False
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        """A connection: read-write, or read-only (``read_only``) through a ``mode=ro`` URI;
+        a read-only database in a folder where SQLite cannot make its WAL index is opened
+        ``immutable`` (nobody can be writing there)."""
+        from urllib.request import pathname2url
+
+        kw = dict(timeout=timeout, isolation_level=None, check_same_thread=False)
+        if not self.read_only:
+            con = sqlite3.connect(self.path, **kw)
+        else:
+            url = "file:" + pathname2url(str(self.path.absolute()))
+            con = sqlite3.connect(url + "?mode=ro", uri=True, **kw)
+            try:
+                con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                con.close()
+                if os.access(self.path.parent, os.W_OK):
+                    raise
+                con = sqlite3.connect(url + "?mode=ro&immutable=1", uri=True, **kw)
+        con.execute("PRAGMA foreign_keys = ON")
         return con
 
     def close(self) -> None:
@@ -359,9 +430,17 @@ class FaceDB:
 
         name = check_name(name)
         label = f"camera:{source}" if isinstance(source, int) else str(source)
-        items = ((name, frame, f"{label}#frame={i}")
-                 for i, frame in video_frames(source, every=every, max_frames=max_frames))
-        return self._enrol_many(items, on_image, **choose)
+        frames = [0]
+
+        def items():
+            for i, frame in video_frames(source, every=every, max_frames=max_frames):
+                frames[0] += 1
+                yield name, frame, f"{label}#frame={i}"
+
+        report = self._enrol_many(items(), on_image, **choose)
+        if not frames[0]:
+            raise ImageError(f"{label}: no frame could be read (not a video OpenCV can decode?)")
+        return report
 
     # ---------------------------------------------------------------- reading
 
@@ -424,15 +503,20 @@ class FaceDB:
     # ---------------------------------------------------------------- removing
 
     def remove(self, name: str) -> int:
-        """Delete a person and every face row of theirs (one transaction). Returns how many
-        face rows went; 0 when nobody has that name."""
-        self.con.execute("BEGIN IMMEDIATE")
+        """Delete a person and every face row of theirs (one transaction). ``name`` is
+        normalised as at enrolment (:func:`check_name`). Returns how many face rows went;
+        0 when nobody has that name. Raises :class:`FaceDBError` when the file cannot be written."""
+        name = check_name(name)
         try:
-            n = self.con.execute("SELECT COUNT(*) FROM faces f JOIN people p ON p.id = f.person_id "
-                                 "WHERE p.name = ?", (name,)).fetchone()[0]
-            gone = self.con.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+            self.con.execute("BEGIN IMMEDIATE")
+            try:
+                n = self.con.execute("SELECT COUNT(*) FROM faces f JOIN people p ON p.id = f.person_id "
+                                     "WHERE p.name = ?", (name,)).fetchone()[0]
+                gone = self.con.execute("DELETE FROM people WHERE name = ?", (name,)).rowcount
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            raise FaceDBError(f"{self.path}: could not remove {name!r} ({err})") from None
         return n if gone else 0

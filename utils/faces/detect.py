@@ -1,21 +1,28 @@
 """Face detection, landmarks, alignment, cropping and 128-d encodings (``4_1``, ``4_3``).
 
-Four detectors behind one call and one output format (:class:`Face`):
+Six detectors behind one call and one output format (:class:`Face`):
 
-======== ======================================== ============ ==========================
-name     model                                    confidence   landmarks
-======== ======================================== ============ ==========================
-``haar`` OpenCV Viola-Jones cascade (frontal)     level weight dlib 5-point on request
-``hog``  dlib HOG + linear SVM (face_recognition) SVM score    dlib 5-point on request
-``cnn``  dlib CNN, max-margin object detection    CNN score    dlib 5-point on request
-``mtcnn`` MTCNN (P-, R-, O-Net; ``mtcnn`` 1.0)    probability  its own five points
-======== ======================================== ============ ==========================
+============= ============================================ ============ =============================
+name          model                                        confidence   landmarks
+============= ============================================ ============ =============================
+``haar``      OpenCV Viola-Jones cascade (frontal)         level weight 5 of dlib's 68 points
+``hog``       dlib HOG + linear SVM (face_recognition)     SVM score    5 of dlib's 68 points
+``cnn``       dlib CNN, max-margin object detection        CNN score    5 of dlib's 68 points
+``mtcnn``     MTCNN (P-, R-, O-Net; ``mtcnn`` 1.0)         probability  its own five points
+``ssd``       OpenCV's res10 SSD (ResNet-10, Caffe, 300²)  probability  5 of dlib's 68 points
+``blazeface`` MediaPipe BlazeFace short range (TFLite)     probability  its own six keypoints
+============= ============================================ ============ =============================
 
-Every model ships with an installed package (``opencv``, ``face_recognition_models``,
-``mtcnn``), so this module never touches the network. Boxes use face_recognition's
-order ``(top, right, bottom, left)`` in pixels of the image given; landmarks are
-``(x, y)`` points named from the **viewer's** side (``left_eye`` is the eye on the
-left of the picture, as MTCNN names it).
+The first four models ship with installed packages (``opencv``, ``face_recognition_models``,
+``mtcnn``); ``ssd`` and ``blazeface`` read pretrained files from the course registry
+(``utils.weights.path``; :func:`missing_models` says which are absent). Nothing here touches
+the network. Boxes use face_recognition's order ``(top, right, bottom, left)`` in pixels of
+the image given; landmarks are ``(x, y)`` points named from the **viewer's** side
+(``left_eye`` is the eye on the left of the picture, as MTCNN names it).
+
+Encodings are face_recognition's own: by default exactly ``face_recognition.face_encodings(image,
+boxes)``, which aligns each face with dlib's **5-point** landmark model (:data:`DEFAULT_MODEL`,
+``"small"``) before its ResNet; ``model="large"`` aligns with the 68-point model instead.
 """
 from __future__ import annotations
 
@@ -28,11 +35,29 @@ import numpy as np
 
 from utils.images import ImageError
 
-DETECTORS = ("haar", "hog", "cnn", "mtcnn")
+DETECTORS = ("haar", "hog", "cnn", "mtcnn", "ssd", "blazeface")
 """Names accepted by :func:`detect_faces`."""
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-"""The five landmark names of :attr:`Face.landmarks`, viewer's left and right."""
+"""The five landmark names of :attr:`Face.landmarks` (MTCNN, dlib), viewer's left and right."""
+
+BLAZEFACE_KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth", "left_ear", "right_ear")
+"""BlazeFace's six keypoints as :attr:`Face.landmarks` names them (viewer's side: MediaPipe's
+"right eye" of the person is our ``left_eye``; ``mouth`` is the mouth's centre, ``*_ear`` the tragion)."""
+
+DEFAULT_MODEL = "small"
+"""The landmark model :func:`encode` aligns faces with by default: ``"small"`` (dlib's 5-point
+predictor), the default of ``face_recognition.face_encodings`` 1.3, so the same photo gives the
+same encoding as the library. ``"large"`` (68 points) is the other option."""
+
+NUM_JITTERS = 1
+"""``face_recognition.face_encodings``' default ``num_jitters``."""
+
+SSD_FILES = ("res10_300x300_ssd_deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel")
+"""Registry names of OpenCV's res10 SSD face detector (network, weights)."""
+
+BLAZEFACE_FILE = "face_detection_short_range.tflite"
+"""Registry name of MediaPipe's BlazeFace short-range model."""
 
 ENCODER = "dlib_face_recognition_resnet_model_v1"
 """The encoder's model name (dlib's ResNet-29, 128-d, shipped in ``face_recognition_models``)."""
@@ -46,7 +71,8 @@ class Face:
 
     - ``box``: ``(top, right, bottom, left)`` ints, as ``face_recognition.face_locations``;
     - ``confidence``: the detector's score (float; scales differ between detectors) or ``None``;
-    - ``landmarks``: ``{name: (x, y)}`` for the five :data:`LANDMARKS`, or ``None``;
+    - ``landmarks``: ``{name: (x, y)}`` for the five :data:`LANDMARKS` (BlazeFace: its six
+      :data:`BLAZEFACE_KEYPOINTS`), or ``None``;
     - ``detector``: which detector found it (one of :data:`DETECTORS`, or ``"given"``).
     """
 
@@ -194,27 +220,176 @@ def _detect_mtcnn(img, upsample, min_size, **options):
     return faces
 
 
-_DEFAULT_UPSAMPLE = {"haar": 0, "hog": 1, "cnn": 1, "mtcnn": 0}
-_DETECT = {"haar": _detect_haar, "hog": _detect_hog, "cnn": _detect_cnn, "mtcnn": _detect_mtcnn}
+@functools.lru_cache(maxsize=None)
+def _ssd_net():
+    from utils import weights
+    from utils.detection import read_dnn
+    import cv2
+
+    prototxt, caffemodel = (weights.path(name) for name in SSD_FILES)
+    return read_dnn(cv2.dnn.readNetFromCaffe, "Caffe model", (prototxt, "a Caffe .prototxt"),
+                    (caffemodel, "a Caffe .caffemodel"))
+
+
+SSD_SIZE, SSD_MEAN_BGR = 300, (104.0, 177.0, 123.0)
+"""res10 SSD preprocessing (OpenCV ``samples/dnn/models.yml``, ``opencv_fd``): BGR, 300×300, minus these means."""
+
+
+def _detect_ssd(img, upsample, min_size, **options):
+    """OpenCV's res10 SSD: its ``DetectionOutput`` layer already decodes and suppresses (NMS 0.45)."""
+    import cv2
+
+    threshold = float(options.pop("threshold", 0.5))
+    if options:
+        raise TypeError(f"detector 'ssd' takes no options {sorted(options)} (only threshold)")
+    bgr = cv2.resize(img, (SSD_SIZE, SSD_SIZE), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+    net = _ssd_net()
+    net.setInput(cv2.dnn.blobFromImage(np.ascontiguousarray(bgr), 1.0, (SSD_SIZE, SSD_SIZE), SSD_MEAN_BGR))
+    rows = net.forward()[0, 0]
+    rows = rows[rows[:, 2] >= threshold]
+    h, w = img.shape[:2]
+    faces = []
+    for _, _, score, x1, y1, x2, y2 in rows[np.argsort(-rows[:, 2], kind="stable")]:
+        box = _trim((y1 * h, x2 * w, y2 * h, x1 * w), img.shape)
+        if box[2] - box[0] >= (min_size or 1) and box[1] - box[3] >= (min_size or 1):
+            faces.append(Face(box, float(score), None, "ssd"))
+    return faces
+
+
+BLAZEFACE_SIZE = 128
+
+
+@functools.lru_cache(maxsize=None)
+def blazeface_anchors() -> np.ndarray:
+    """BlazeFace short range's 896 anchor centres ``(896, 2)`` as ``(x, y)`` in 0..1 (``4_3``).
+
+    MediaPipe's ``SsdAnchorsCalculator`` for this model: a 128×128 input, strides 8, 16, 16, 16,
+    offset 0.5, fixed anchor size. Layers of equal stride share one grid, so the 16×16 grid
+    (stride 8) has 2 anchors per cell and the 8×8 grid (strides 16 merged) has 6:
+    16·16·2 + 8·8·6 = 896. Every anchor has width and height 1 (``fixed_anchor_size``).
+    """
+    out = []
+    for stride, per_cell in ((8, 2), (16, 6)):
+        n = BLAZEFACE_SIZE // stride
+        ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(centres, per_cell, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _blazeface_net():
+    from utils import weights
+    from utils.detection import read_dnn
+    import cv2
+
+    return read_dnn(cv2.dnn.readNetFromTFLite, "TFLite model",
+                    (weights.path(BLAZEFACE_FILE), "MediaPipe's face_detection_short_range.tflite"))
+
+
+def decode_blazeface(scores, regressors, threshold: float = 0.5, nms_iou: float = 0.3):
+    """Decode BlazeFace's raw outputs for one 128×128 input (``4_3``).
+
+    Args:
+        scores: ``(896,)`` or ``(1, 896, 1)`` logits (``classificators``).
+        regressors: ``(896, 16)`` or ``(1, 896, 16)`` (``regressors``): per anchor the box centre
+            offset ``dx, dy`` and size ``w, h``, then six keypoints ``(x, y)``, all in input pixels
+            relative to the anchor centre (MediaPipe's ``TensorsToDetectionsCalculator``, scales 128).
+        threshold: minimum sigmoid score; nms_iou: greedy NMS (``utils.detection.nms``) overlap.
+
+    Returns:
+        ``(boxes (K, 4) xyxy, scores (K,), keypoints (K, 6, 2))`` in 0..1 of the input, best first.
+    """
+    from utils.detection import nms
+
+    logits = np.asarray(scores, np.float64).reshape(-1)
+    raw = np.asarray(regressors, np.float64).reshape(-1, 16)
+    anchors = blazeface_anchors()
+    if len(logits) != len(anchors) or len(raw) != len(anchors):
+        raise ValueError(f"BlazeFace outputs: {len(logits)} scores and {len(raw)} regressors, expected "
+                         f"{len(anchors)} of each")
+    prob = 1.0 / (1.0 + np.exp(-np.clip(logits, -100, 100)))
+    keep = prob >= threshold
+    raw, prob, anchors = raw[keep] / BLAZEFACE_SIZE, prob[keep], anchors[keep]
+    centre = anchors + raw[:, 0:2]
+    half = raw[:, 2:4] / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    keypoints = anchors[:, None, :] + raw[:, 4:16].reshape(-1, 6, 2)
+    order = nms(boxes, prob, iou_threshold=nms_iou)
+    return boxes[order], prob[order], keypoints[order]
+
+
+def _detect_blazeface(img, upsample, min_size, **options):
+    """BlazeFace: letterbox to a square (zero borders, as MediaPipe), 128×128, RGB in -1..1."""
+    import cv2
+
+    threshold = float(options.pop("threshold", 0.5))
+    if options:
+        raise TypeError(f"detector 'blazeface' takes no options {sorted(options)} (only threshold)")
+    h, w = img.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    square = cv2.copyMakeBorder(img, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
+    small = cv2.resize(square, (BLAZEFACE_SIZE, BLAZEFACE_SIZE), interpolation=cv2.INTER_AREA)
+    net = _blazeface_net()
+    net.setInput(cv2.dnn.blobFromImage(small, 1 / 127.5, (BLAZEFACE_SIZE, BLAZEFACE_SIZE), (127.5, 127.5, 127.5)))
+    scores, regressors = net.forward(["classificators", "regressors"])
+    boxes, probs, keypoints = decode_blazeface(scores, regressors, threshold)
+    faces = []
+    for (x1, y1, x2, y2), p, kp in zip(boxes * side, probs, keypoints * side):
+        box = _trim((y1 - top, x2 - left, y2 - top, x1 - left), img.shape)
+        if box[2] - box[0] < (min_size or 1) or box[1] - box[3] < (min_size or 1):
+            continue
+        marks = {name: (float(x - left), float(y - top)) for name, (x, y) in zip(BLAZEFACE_KEYPOINTS, kp)}
+        faces.append(Face(box, float(p), marks, "blazeface"))
+    return faces
+
+
+def missing_models() -> dict[str, str]:
+    """``{detector: message}`` for the detectors whose pretrained files are not here (``ssd``,
+    ``blazeface``); the message names the file and the command that fetches it. Empty when all are."""
+    from utils import weights
+
+    out = {}
+    for det, names in (("ssd", SSD_FILES), ("blazeface", (BLAZEFACE_FILE,))):
+        for name in names:
+            try:
+                weights.path(name)
+            except weights.AssetError as err:
+                out[det] = str(err)
+                break
+    return out
+
+
+_DEFAULT_UPSAMPLE = {"haar": 0, "hog": 1, "cnn": 1, "mtcnn": 0, "ssd": 0, "blazeface": 0}
+_DETECT = {"haar": _detect_haar, "hog": _detect_hog, "cnn": _detect_cnn, "mtcnn": _detect_mtcnn,
+           "ssd": _detect_ssd, "blazeface": _detect_blazeface}
 
 
 def detect_faces(image_rgb, detector: str = "hog", upsample: int | None = None, landmarks: bool = False,
                  min_size: int | None = None, **options) -> list[Face]:
-    """Find faces in an RGB image with one of four detectors (``4_1``, compared in ``4_3``).
+    """Find faces in an RGB image with one of six detectors (``4_1``, compared in ``4_3``).
 
     Args:
         image_rgb: ``(H, W, 3)`` uint8 RGB.
         detector: ``"haar"`` (OpenCV), ``"hog"`` (dlib, face_recognition's default),
-            ``"cnn"`` (dlib MMOD; slow on a CPU: give it small images) or ``"mtcnn"``.
+            ``"cnn"`` (dlib MMOD; slow on a CPU: give it small images), ``"mtcnn"``,
+            ``"ssd"`` (OpenCV's res10 SSD) or ``"blazeface"`` (MediaPipe short range; made for
+            faces that fill much of a selfie-like picture). The last two need their files in
+            ``weights/`` (see :func:`missing_models`); a missing file raises
+            ``utils.weights.AssetError`` naming the fetch command.
         upsample: how many times to double the image first, so smaller faces are found
             (dlib's ``number_of_times_to_upsample``). ``None``: 1 for hog/cnn (as
             face_recognition), 0 for haar/mtcnn (they scan their own image pyramids).
+            Ignored by ssd and blazeface, which resize every image to their input size.
         landmarks: add five landmarks from dlib's 68-point shape predictor to detectors
-            that have none of their own (MTCNN always returns its own).
-        min_size: smallest face side in pixels for haar (``minSize``, default 24) and mtcnn
-            (``min_face_size``, default 20); ignored by dlib's detectors.
+            that have none of their own (MTCNN and BlazeFace always return their own).
+        min_size: smallest face side in pixels for haar (``minSize``, default 24), mtcnn
+            (``min_face_size``, default 20), ssd and blazeface (smaller boxes dropped);
+            ignored by dlib's detectors.
         **options: passed to the detector: haar ``scaleFactor``/``minNeighbors``, hog
-            ``threshold`` (SVM score, default 0), mtcnn ``threshold_onet`` etc.
+            ``threshold`` (SVM score, default 0), mtcnn ``threshold_onet`` etc., ssd and
+            blazeface ``threshold`` (probability, default 0.5).
 
     Returns:
         A list of :class:`Face`, in the detector's order. With ``detector="hog"`` and
@@ -322,7 +497,8 @@ def crop_faces(image_rgb, faces, size: int | tuple[int, int] | None = 150, margi
     return out
 
 
-def encode(image_rgb, faces: Iterable | None = None, num_jitters: int = 1, model: str = "large") -> np.ndarray:
+def encode(image_rgb, faces: Iterable | None = None, num_jitters: int = NUM_JITTERS,
+           model: str = DEFAULT_MODEL) -> np.ndarray:
     """128-d face encodings with dlib's ResNet (``4_1``), exactly as face_recognition computes them.
 
     Args:
@@ -330,13 +506,15 @@ def encode(image_rgb, faces: Iterable | None = None, num_jitters: int = 1, model
         faces: :class:`Face` objects or ``(top, right, bottom, left)`` boxes; ``None``
             detects with ``detect_faces(image, "hog", upsample=1)`` (face_recognition's default).
         num_jitters: encode that many randomly jittered copies and average (slower, steadier).
-        model: landmark model that aligns the face before the ResNet: ``"large"`` (68 points)
-            or ``"small"`` (5 points; face_recognition 1.3's own default). Encodings made
-            with different landmark models should not be compared with each other.
+        model: landmark model that aligns the face before the ResNet: ``"small"`` (dlib's
+            5-point predictor, face_recognition 1.3's own default and ours) or ``"large"``
+            (68 points). Encodings made with different landmark models differ by up to about
+            0.05: do not compare them with each other.
 
     Returns:
         ``(N, 128)`` float64, one row per face, equal to
-        ``face_recognition.face_encodings(image, boxes, num_jitters, model)``; ``(0, 128)`` for none.
+        ``face_recognition.face_encodings(image, boxes, num_jitters, model)`` (with the
+        defaults: ``face_recognition.face_encodings(image, boxes)``); ``(0, 128)`` for none.
     """
     if model not in ("large", "small"):
         raise ValueError(f"model={model!r}: expected 'large' (68 landmarks) or 'small' (5 landmarks)")

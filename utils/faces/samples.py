@@ -1,10 +1,12 @@
-"""Offline photos of real people for the face notebooks, and their augmented variants (``4_1``, ``4_2``).
+"""Offline photos of real people for the face notebooks, their augmented variants, and the
+course's face database (``4_1``, ``4_2``).
 
 Only three photos of people at photo resolution ship with the course's packages:
 Grace Hopper (matplotlib), the astronaut Eileen Collins and the "cameraman" test image
 (scikit-image). :func:`variants` makes other photos of each by flipping, cropping,
 changing brightness and rotating a little; :func:`lfw_faces` upscales scikit-image's
-25×25 LFW thumbnails (unnamed people, so a face may repeat).
+25×25 LFW thumbnails (unnamed people, so a face may repeat). :func:`course_database`
+opens the one database 4_1 enrols people into and 4_2 recognises them with.
 """
 from __future__ import annotations
 
@@ -86,3 +88,52 @@ def write_people_folder(folder, kinds=("original",) + VARIANTS[:2]) -> Path:
         for kind in kinds:
             save_image(folder / name / f"{kind}.png", image if kind == "original" else augment(image, kind))
     return folder
+
+
+SAMPLE_FOLDER = "sample_people"
+"""Sub-folder, beside the course database, where :func:`course_database` writes the sample people."""
+
+
+def course_database(path=None, model: str | None = None, samples: bool = True):
+    """Open the course's face database, the one ``4_1`` enrols into and ``4_2`` recognises with.
+
+    Args:
+        path: the SQLite file (notebooks pass their ``database`` knob; default
+            ``utils.faces.DEFAULT_DB``, ``outputs/faces.db``, also the command line's default).
+        model: the encoder's landmark model; default :data:`utils.faces.DEFAULT_MODEL` (``"small"``,
+            face_recognition's own), with face_recognition's default jitters and HOG detector.
+        samples: when the database holds no face of this model yet, enrol :data:`PEOPLE` first,
+            one photo each (``SAMPLE_FOLDER/<name>/original.png`` beside the file, largest face).
+            Re-enrolling them is a no-op (same file bytes, same hash), so opening it again, from
+            several notebooks at once, always leaves one row per sample photo.
+
+    Returns:
+        An open :class:`~utils.faces.db.FaceDB` (close it, or use it in a ``with`` block).
+    """
+    from .db import DEFAULT_DB, FaceDB
+    from .detect import DEFAULT_MODEL, NUM_JITTERS
+
+    db = FaceDB(DEFAULT_DB if path is None else Path(path), model=model or DEFAULT_MODEL, num_jitters=NUM_JITTERS)
+    try:
+        if samples and not any(r["model"] == db.model_name for r in db.rows()):
+            folder = db.path.parent / SAMPLE_FOLDER
+            for name, image in people().items():
+                _save_atomic(folder / name / "original.png", image)
+            report = db.enrol_folder(folder, largest=True)
+            if report.errors:
+                raise RuntimeError(f"{db.path}: could not enrol the sample people: {report.errors}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _save_atomic(path: Path, image: np.ndarray) -> None:
+    """Save a PNG so that a reader in another process never sees half a file."""
+    import os
+
+    from utils.images import save_image
+
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
+    save_image(tmp, image)
+    os.replace(tmp, path)
