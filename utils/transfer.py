@@ -12,7 +12,10 @@ One call gives a pretrained network with the functions that belong to it::
   ImageNet weight file from the course registry (:data:`IMAGENET_ASSETS`, fetched by
   ``make weights``; other sizes: Keras' own download), with the module's
   ``preprocess_input`` and ``decode_predictions``. See :data:`KERAS_APPLICATIONS`.
-- **The course backbone** ``digits04`` (fast mode): a small CNN the course pretrains on a
+- **EfficientNet-Lite0** ``efficientnet-lite0`` (both modes): Google's ImageNet weights
+  from ``weights/efficientnet-lite0.pth`` (a registry file, no download at run time),
+  built by :mod:`utils.efficientnet`.
+- **The course backbone** ``digits04`` (the stand-in when no ImageNet file is here): a small CNN the course pretrains on a
   *source task*, handwritten digits 0-4 drawn on photo clutter (:func:`load_task`), the
   first time it is asked for (about 15 s on a laptop CPU), deterministic for a given
   machine. Its weights are cached in ``weights/course/`` under a name keyed by the
@@ -204,6 +207,28 @@ def _digits_task(name: str, size: int = 32) -> Task:
                             f"{size}x{size} RGB")
 
 
+OBJECTS = {"pool": 300, "test": 200, "pool_seed": 11, "test_seed": 12}
+"""The ``objects`` task (fast-mode target of ``1_2``): images in the labelled pool and the
+held-out test split, and the seeds that draw them."""
+
+
+def _objects_task(size: int = 96) -> Task:
+    """One photo cut-out per image (the cat's face, the coffee cup, a coin, the horse
+    silhouette) pasted at a random scale on a random crop of a photo or a texture
+    (:func:`utils.data.pasted_objects` with one object); label = which object."""
+    names = data.PASTE_CLASSES[1:]
+
+    def draw(n, seed):
+        s = data.pasted_objects(n, size=size, seed=seed, max_objects=1)
+        return s.images, np.array([int(ids[0]) - 1 for ids in s.class_ids], np.int64)
+
+    x_pool, y_pool = draw(OBJECTS["pool"], OBJECTS["pool_seed"])
+    x_test, y_test = draw(OBJECTS["test"], OBJECTS["test_seed"])
+    return Task(name="objects", x_pool=x_pool, y_pool=y_pool, x_test=x_test, y_test=y_test, class_names=list(names),
+                description=f"one photo cut-out ({', '.join(names)}) pasted on photo and texture backgrounds, "
+                            f"{size}x{size} RGB")
+
+
 def folder_task(folder, image_size: int | tuple[int, int] = 160, test_fraction: float = 0.2, seed: int = 0) -> Task:
     """A task from a class-per-sub-folder dataset (full mode of ``1_2``), checked by
     :func:`utils.data.scan_image_folder`, split per class (stratified) into a pool and a
@@ -279,6 +304,8 @@ def load_task(spec: str, image_size: int | None = None, seed: int = 0) -> Task:
     - ``"digits04"`` / ``"digits59"``: fast mode, digits 0-4 (the course backbone's source
       task) or 5-9 (the transfer target) on photo clutter, 32×32; pool from the 4,000
       training digits, test from the 1,000 held-out ones (about 400 / 100 per class);
+    - ``"objects"``: fast mode of ``1_2``, photo cut-outs on photo backgrounds (see
+      :func:`_objects_task`), ``image_size`` default 96;
     - ``"flowers"``: TensorFlow's flowers (downloaded once; full mode);
     - anything else: a folder ``spec/<class>/<images>`` (full mode), see :func:`folder_task`.
     """
@@ -286,6 +313,8 @@ def load_task(spec: str, image_size: int | None = None, seed: int = 0) -> Task:
         if image_size not in (None, 32):
             raise ValueError(f"task {spec!r} is 32x32; got image_size={image_size}")
         return _digits_task(spec)
+    if spec == "objects":
+        return _objects_task(image_size or 96)
     folder = flowers_folder() if spec == "flowers" else Path(spec)
     return folder_task(folder, image_size or 160, seed=seed)
 
@@ -357,6 +386,49 @@ class Backbone:
 
 DEFAULT_BACKBONE = {"fast": "digits04", "full": "MobileNetV2"}
 
+IMAGENET_FILES = {"efficientnet-lite0": "efficientnet-lite0.pth"}
+"""ImageNet backbones read from a file of the weights registry (offline, both modes):
+name → asset name. See :mod:`utils.efficientnet`."""
+
+
+def weights_available(name: str) -> bool:
+    """True when backbone ``name`` can be built pretrained without a download: its registry
+    file is here (an ImageNet file of :data:`IMAGENET_FILES`), or it is a course backbone
+    (trained on first use). Keras applications: ``False`` in fast mode (``1_1``, ``1_2``)."""
+    if name in COURSE_BACKBONES:
+        return True
+    if name in IMAGENET_FILES:
+        from utils import weights
+
+        asset = IMAGENET_FILES[name]
+        if hasattr(weights, "available"):
+            return bool(weights.available(asset))
+        return weights.Registry().local(asset).exists()
+    return course.get_mode() == "full"
+
+
+def _efficientnet_backbone(name: str, input_shape, include_top: bool, pooling, weights_: str | None) -> Backbone:
+    """EfficientNet-Lite0 with Google's ImageNet weights from ``weights/efficientnet-lite0.pth``."""
+    from utils import efficientnet, weights
+
+    side = efficientnet.INPUT_SIZE
+    shape = tuple(input_shape or (side, side, 3))
+    if include_top and shape != (side, side, 3):
+        raise ValueError(f"{name} with its classifier takes input_shape ({side}, {side}, 3); got {shape} "
+                         f"(use include_top=False for other sizes, multiples of 32)")
+    model = efficientnet.build(shape, include_top=include_top, pooling=pooling)
+    if weights_:
+        file = weights.path(IMAGENET_FILES[name])
+        counts = efficientnet.load_weights(model, efficientnet.read_state_dict(file))
+        source = ("ImageNet (ILSVRC-2012, 1.28 M photos, 1,000 classes): Google's EfficientNet-Lite0 checkpoint, "
+                  f"read from {file.name}")
+    else:
+        counts, source = {}, "nothing (random weights)"
+    return Backbone(name=name, model=model, preprocess_input=efficientnet.preprocess_input,
+                    decode_predictions=efficientnet.decode_predictions, input_shape=shape, source=source,
+                    class_names=[n for _, n in efficientnet.class_index()] if include_top else None,
+                    info={"module": "utils.efficientnet", "loaded": counts})
+
 
 def pretrained_backbone(name: str | None = None, input_shape: tuple[int, int, int] | None = None,
                         mode: str | None = None, include_top: bool = True, pooling: str | None = None,
@@ -366,7 +438,9 @@ def pretrained_backbone(name: str | None = None, input_shape: tuple[int, int, in
 
     Args:
         name: a key of :data:`KERAS_APPLICATIONS` (``"VGG16"``, ``"ResNet50"``,
-            ``"MobileNetV2"``, ...) or of :data:`COURSE_BACKBONES` (``"digits04"``);
+            ``"MobileNetV2"``, ...), of :data:`IMAGENET_FILES` (``"efficientnet-lite0"``:
+            ImageNet weights from the registry file, offline, so in fast mode too) or of
+            :data:`COURSE_BACKBONES` (``"digits04"``);
             ``None``: the mode's default (fast ``digits04``, full ``MobileNetV2``).
         input_shape: ``(H, W, 3)``; ``None`` for the model's default. Keras needs the
             default with ``include_top=True``.
@@ -384,9 +458,11 @@ def pretrained_backbone(name: str | None = None, input_shape: tuple[int, int, in
     if name in COURSE_BACKBONES:
         return course_backbone(name, input_shape=input_shape, include_top=include_top, pooling=pooling,
                                pretrained=bool(weights), cache_dir=cache_dir, verbose=verbose)
+    if name in IMAGENET_FILES:
+        return _efficientnet_backbone(name, input_shape, include_top, pooling, weights)
     if name not in KERAS_APPLICATIONS:
         raise ValueError(f"unknown backbone {name!r}; choose one of "
-                         f"{', '.join(list(KERAS_APPLICATIONS) + list(COURSE_BACKBONES))}")
+                         f"{', '.join(list(KERAS_APPLICATIONS) + list(IMAGENET_FILES) + list(COURSE_BACKBONES))}")
     if weights == "imagenet" and mode == "fast":
         raise ValueError(f"{name} with ImageNet weights needs full mode (the weights are downloaded on first "
                          f"use and fast mode is offline): set COURSE_MODE=full, or use the course backbone "
