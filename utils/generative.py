@@ -219,6 +219,7 @@ class VAE(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.rec_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True  # the sub-models are built: saving works before the first call
 
     @property
     def metrics(self):
@@ -243,7 +244,7 @@ class VAE(keras.Model):
         z = self.reparameterize(z_mean, z_log_var) if training else z_mean
         return self.decoder(z, training=training)
 
-    def _losses(self, x, training):
+    def _vae_losses(self, x, training):
         z_mean, z_log_var = self.encoder(x, training=training)
         recon = self.decoder(self.reparameterize(z_mean, z_log_var), training=training)
         eps = 1e-7
@@ -261,14 +262,14 @@ class VAE(keras.Model):
         tf = _tf()
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
-            total, rec, kl = self._losses(x, training=True)
+            total, rec, kl = self._vae_losses(x, training=True)
         grads = tape.gradient(total, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._update(total, rec, kl)
 
     def test_step(self, data):
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self._update(*self._losses(x, training=False))
+        return self._update(*self._vae_losses(x, training=False))
 
     def get_config(self):
         cfg = super().get_config()
@@ -312,6 +313,7 @@ class GAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="d_real")
         self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # the sub-models are built: saving works before the first call
 
     @property
     def metrics(self):
@@ -411,7 +413,7 @@ class ConditionalGAN(GAN):
         labels = ops.convert_to_tensor(labels)
         if len(labels.shape) == 1:
             labels = ops.one_hot(ops.cast(labels, "int32"), self.n_classes)
-        return self.generator([z, labels], training=False)
+        return self.generator([ops.convert_to_tensor(z, "float32"), ops.cast(labels, "float32")], training=False)
 
     def _disc(self, images, one_hot, training):
         out = self.discriminator([images, one_hot], training=training)
