@@ -6,6 +6,8 @@ mechanics, not sample quality.
 """
 from __future__ import annotations
 
+import warnings
+
 import keras
 import matplotlib
 import numpy as np
@@ -281,6 +283,11 @@ def test_frechet_grows_with_mean_shift_and_handles_singular():
     d = [gen.frechet_distance(f, g + s) for s in (0.0, 0.5, 1.0, 2.0)]
     assert d[0] < 0.2 and all(x < y for x, y in zip(d, d[1:]))
     assert d[-1] == pytest.approx(d[0] + 5 * 4.0, rel=0.05)
+    # a dead (constant) feature makes both covariances singular: same distance as without it
+    fz, gz = np.c_[f, np.zeros(len(f))], np.c_[g + 1.0, np.zeros(len(g))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no LinAlgWarning leaks out
+        assert gen.frechet_distance(fz, gz) == pytest.approx(gen.frechet_distance(f, g + 1.0), abs=1e-4)
     few = gen.frechet_distance(rng.normal(size=(5, 20)), rng.normal(size=(5, 20)))  # rank-deficient covariances
     assert np.isfinite(few) and few >= 0
     with pytest.raises(ValueError, match="dimensions differ"):

@@ -35,6 +35,7 @@ classifier tell real from generated features?), and :func:`gaussian_baseline_sam
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -446,8 +447,7 @@ class ConditionalGAN(GAN):
         grads = tape.gradient(total, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
         self.aux_tracker.update_state(aux)
-        return self._track(d_loss, g_loss, ops.mean(ops.sigmoid(lr)), ops.mean(ops.sigmoid(lf))) | {
-            "aux_loss": self.aux_tracker.result()}
+        return self._track(d_loss, g_loss, ops.mean(ops.sigmoid(lr)), ops.mean(ops.sigmoid(lf)))
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -484,7 +484,9 @@ def sample_grid(images, cols: int | None = None, value_range=(0.0, 1.0), row_lab
     rows = math.ceil(len(arr) / cols)
     tile = uimages.grid(list(_to_uint8(arr, value_range)), cols=cols, pad=2, value=255)
     h, w = arr.shape[1:3]
-    fig, ax = plt.subplots(figsize=(size * cols * w / 28 + (0.6 if row_labels else 0), size * rows * h / 28))
+    width = max(2.0, size * cols * max(w, 28) / 28) + (0.6 if row_labels is not None else 0)
+    height = max(1.5, size * rows * max(h, 28) / 28) + (0.3 if title else 0)
+    fig, ax = plt.subplots(figsize=(width, height))
     ax.imshow(tile, cmap="gray" if tile.ndim == 2 else None, vmin=0, vmax=255)
     ax.set_xticks([])
     if row_labels is not None:
@@ -593,10 +595,11 @@ def embed(extractor, images, layer: str | None = "features", batch_size: int = 2
                 out = extractor.get_layer(layer).output
             except ValueError as e:
                 raise ValueError(f"embed: the extractor has no layer {layer!r}") from e
-            extractor = keras.Model(extractor.inputs, out)
-        feats = extractor.predict(x, batch_size=batch_size, verbose=0)
-    else:
-        feats = np.concatenate([np.asarray(extractor(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+            ins = extractor.inputs
+            extractor = keras.Model(ins[0] if len(ins) == 1 else ins, out)
+        model = extractor
+        extractor = lambda b: ops.convert_to_numpy(model(b, training=False))  # eager: no retracing per call
+    feats = np.concatenate([np.asarray(extractor(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
     return np.asarray(feats, dtype=np.float64).reshape(len(x), -1)
 
 
@@ -619,8 +622,9 @@ def frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b, eps: float = 1e-6) -> 
     """Fréchet (2-Wasserstein²) distance between Gaussians ``N(mu_a, cov_a)`` and
     ``N(mu_b, cov_b)``: ``|mu_a - mu_b|² + tr(cov_a + cov_b - 2 (cov_a cov_b)^½)``.
 
-    A singular product (rank-deficient covariances: fewer samples than dimensions) is
-    retried with ``eps`` added to both diagonals; a matrix square root whose imaginary part
+    A square root that does not square back to ``cov_a cov_b`` (a singular product:
+    constant features, fewer samples than dimensions) is retried with ``eps`` added to both
+    diagonals (the pytorch-fid recipe); a matrix square root whose imaginary part
     is numerical noise (max ``< 1e-3`` of the trace scale) is made real; a larger one raises.
     """
     from scipy import linalg
@@ -631,10 +635,17 @@ def frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b, eps: float = 1e-6) -> 
     if mu_b.shape != (d,) or cov_a.shape != (d, d) or cov_b.shape != (d, d):
         raise ValueError(f"frechet_distance: shapes disagree: mu {mu_a.shape}, {mu_b.shape}; "
                          f"cov {cov_a.shape}, {cov_b.shape}")
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    if not np.all(np.isfinite(covmean)):
+    def root(m):
+        with warnings.catch_warnings():  # singular products are expected; the result is checked below
+            warnings.simplefilter("ignore")
+            r = linalg.sqrtm(m)
+        ok = np.all(np.isfinite(r)) and np.linalg.norm(r @ r - m) <= 1e-4 * max(1.0, np.linalg.norm(m))
+        return r, ok
+
+    covmean, ok = root(cov_a @ cov_b)
+    if not ok:
         off = np.eye(d) * eps
-        covmean = linalg.sqrtm((cov_a + off) @ (cov_b + off))
+        covmean, _ = root((cov_a + off) @ (cov_b + off))
     if np.iscomplexobj(covmean):
         scale = max(1.0, abs(np.trace(cov_a)) + abs(np.trace(cov_b)))
         if np.max(np.abs(covmean.imag)) > 1e-3 * scale:
