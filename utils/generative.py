@@ -147,25 +147,32 @@ def build_discriminator(image_shape, n_classes: int = 0, aux_classifier: bool = 
     """DCGAN discriminator (used by 6_3, 6_4): images ``(N, H, W, C)`` in ``[-1, 1]`` → one
     real/fake logit ``(N, 1)``. Two stride-2 convolutions with LeakyReLU, flatten, dropout.
 
-    With ``n_classes > 0`` it takes ``[images, labels_one_hot]``; the label is concatenated to
-    the image features before the real/fake logit (plain conditional GAN). With
-    ``aux_classifier=True`` it returns ``[logit (N, 1), class_logits (N, n_classes)]``; the class
-    head sees the image features only, never the label input (otherwise it could copy it)."""
-    image_shape = _check_shape(image_shape)
+    With ``n_classes > 0`` it takes ``[images, labels_one_hot (N, n_classes)]``. Plain
+    conditional GAN (``aux_classifier=False``): the one-hot label is broadcast to ``n_classes``
+    constant image channels and concatenated to the image, so every convolution sees it (as
+    in the keras-io conditional GAN). With ``aux_classifier=True`` it returns ``[logit (N, 1),
+    class_logits (N, n_classes)]``: the convolutions and the class head see the image only,
+    never the label input (otherwise the head could copy it); the label joins the image
+    features just before the real/fake logit."""
+    h, w, _ = image_shape = _check_shape(image_shape)
     if aux_classifier and not n_classes:
         raise ValueError("build_discriminator: aux_classifier=True needs n_classes > 0")
     x_in = keras.Input(image_shape, name="image")
-    x = x_in
+    inputs, x = x_in, x_in
+    if n_classes:
+        y = keras.Input((n_classes,), name="label")
+        inputs = [x_in, y]
+        if not aux_classifier:
+            planes = layers.UpSampling2D((h, w))(layers.Reshape((1, 1, n_classes))(y))
+            x = layers.Concatenate()([x_in, planes])
     for f in filters[:2]:
         x = layers.Conv2D(f, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
     feats = layers.Dropout(dropout)(layers.Flatten()(x))
-    if not n_classes:
-        return keras.Model(x_in, layers.Dense(1, name="logit")(feats), name=name)
-    y = keras.Input((n_classes,), name="label")
+    if not aux_classifier:
+        return keras.Model(inputs, layers.Dense(1, name="logit")(feats), name=name)
     logit = layers.Dense(1, name="logit")(layers.Concatenate()([feats, layers.Dense(64)(y)]))
-    outputs = [logit, layers.Dense(n_classes, name="class_logits")(feats)] if aux_classifier else logit
-    return keras.Model([x_in, y], outputs, name=name)
+    return keras.Model(inputs, [logit, layers.Dense(n_classes, name="class_logits")(feats)], name=name)
 
 
 def build_feature_classifier(image_shape, n_classes: int, feature_dim: int = 64, filters: Sequence[int] = (32, 64),
