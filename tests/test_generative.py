@@ -170,6 +170,17 @@ def test_conditional_gan_trains_saves_loads(x01, z, tmp_path, aux):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(fresh.generate(z, req)), out)
 
 
+def test_discriminator_label_paths(x01):
+    y1, y2 = np.eye(3, dtype="float32")[[0, 1]], np.eye(3, dtype="float32")[[2, 2]]
+    img = x01[:2] * 2 - 1
+    plain = gen.build_discriminator(SHAPE, n_classes=3, filters=(4, 8))
+    assert not np.allclose(plain([img, y1]), plain([img, y2]))  # the label reaches the logit
+    aux = gen.build_discriminator(SHAPE, n_classes=3, aux_classifier=True, filters=(4, 8))
+    (l1, c1), (l2, c2) = aux([img, y1]), aux([img, y2])
+    assert not np.allclose(l1, l2)
+    np.testing.assert_array_equal(c1, c2)  # the class head never sees the label input
+
+
 def test_conditional_gan_bad_inputs():
     with pytest.raises(ValueError, match="aux_classifier=True"):
         gen.ConditionalGAN(gen.build_generator(LATENT, SHAPE, n_classes=3, filters=(8, 8, 4)),

@@ -571,9 +571,10 @@ class SampleHistory(keras.callbacks.Callback):
         if self.save_dir is not None:
             import matplotlib.pyplot as plt
 
-            self.save_dir.mkdir(parents=True, exist_ok=True)
             fig = sample_grid(imgs, value_range=self.value_range, title=f"epoch {epoch}")
-            fig.savefig(self.save_dir / f"epoch_{epoch:03d}.png")
+            from utils import images as uimages
+
+            uimages.write_atomically(self.save_dir / f"epoch_{epoch:03d}.png", lambda t: fig.savefig(t, format="png"))
             plt.close(fig)
 
     def on_train_begin(self, logs=None):
