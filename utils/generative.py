@@ -52,7 +52,8 @@ def _tf():
     import tensorflow as tf  # the custom train steps use tf.GradientTape (TensorFlow backend)
 
     if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(f"utils.generative trains with the TensorFlow backend; Keras uses {keras.backend.backend()!r} "
+        raise RuntimeError("utils.generative trains with the TensorFlow backend; Keras uses "
+                           f"{keras.backend.backend()!r} "
                            "(set KERAS_BACKEND=tensorflow before importing keras)")
     return tf
 
@@ -120,7 +121,8 @@ def build_generator(latent_dim: int, image_shape, n_classes: int = 0, filters: S
                     momentum: float = 0.9, name: str = "generator") -> keras.Model:
     """DCGAN generator (used by 6_3, 6_4): ``z (N, latent_dim)`` → images ``(N, H, W, C)`` in
     ``[-1, 1]`` (tanh). Dense → ``(H/4, W/4, filters[0])`` → two stride-2 transposed
-    convolutions (``filters[1]``, ``filters[2]`` channels) with batch norm (``momentum`` 0.9: short trainings, see FACTS) and LeakyReLU.
+    convolutions (``filters[1]``, ``filters[2]`` channels) with batch norm (``momentum`` 0.9:
+    short trainings, see FACTS) and LeakyReLU.
     With ``n_classes > 0`` the model takes ``[z, labels_one_hot (N, n_classes)]`` and the
     one-hot label is concatenated to ``z`` (the conditional GAN of 6_4)."""
     h, w, c = _check_shape(image_shape)
