@@ -6,10 +6,11 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.knobs``    every notebook's knobs in one table (epochs, data sizes, weights)
 - ``utils.images``   loading and saving images with clear errors (every notebook)
 - ``utils.data``     the catalogue of offline and full-mode data sets
-- ``utils.weights``  the registry of pretrained assets (full mode only)
+- ``utils.weights``  the registry of pretrained assets (the fast-mode set and full mode)
 - ``utils.checks``   automatic checks for the exercises (one module per topic)
 - ``utils.notebooks`` notebook hygiene: cleaning, student copies
 - ``utils.transfer``  pretrained backbones (Keras applications / the course's own), folder data sets (1_1, 1_2)
+- ``utils.efficientnet`` EfficientNet-Lite0 in Keras, its ImageNet weights read without PyTorch (1_1, 1_2)
 - ``utils.detection`` box formats, IoU, NMS, anchors, box deltas, RoI pooling, mAP, drawing (2_2 to 3_x)
 - ``utils.annotations`` Pascal VOC, COCO, YOLO, labelme and VIA files: read, write, validate (2_6, 3_3)
 - ``utils.yolo``      YOLOv1 targets, loss and decoding; YOLOv3 through OpenCV DNN (2_4)
@@ -17,6 +18,9 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.mrcnn``     a Keras 3 Mask R-CNN with Matterport's public shape (3_1 to 3_4)
 - ``utils.faces``     face detectors, encodings, the SQLite face database and its CLI (4_1 to 4_3)
 - ``utils.vggface``   Keras 3 VGGFace (vgg16, resnet50, senet50) for the rcmalli weight files (4_4)
+- ``utils.segmentation`` label-map metrics, colour maps, losses, tiling, U-Net, segmentation data (5_1 to 5_3)
+- ``utils.generative`` VAE / GAN / conditional GAN with custom train steps, Fréchet distance (6_x, to come)
+- ``utils.datasets``  YOLO data set folders: read, validate, write, convert, tf.data (7_x, to come)
 """
 
 import os as _os
