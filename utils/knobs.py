@@ -125,9 +125,9 @@ KNOBS = {
                  "class_demo_stages": {"heads": 1, "all": 1, "all_low_lr": 1}},
         # fast: shapes exported as VIA folders, the small CPU network from scratch;
         # full: your annotated kick scooters (data/kick_scooters/{train,val}, VIA or labelme), ResNet-101 from COCO
-        "fast": {"dataset": None, "train_images": 1000, "val_images": 300, "class_names": ["square", "circle", "triangle"],
+        "fast": {"dataset": None, "train_images": 600, "val_images": 300, "class_names": ["square", "circle", "triangle"],
                  "class_attribute": "name", "small_model": True, "init_weights": None, "images_per_gpu": 4,
-                 "steps_per_epoch": 200, "validation_steps": 4, "stages": {"heads": 1, "all": 5, "all_low_lr": 1},
+                 "steps_per_epoch": 120, "validation_steps": 4, "stages": {"heads": 1, "all": 5, "all_low_lr": 1},
                  "min_confidence": 0.5},
         "full": {"dataset": "data/kick_scooters", "train_images": None, "val_images": None,
                  "class_names": ["kick_scooter"], "class_attribute": "class", "small_model": False,
