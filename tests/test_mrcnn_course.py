@@ -31,6 +31,13 @@ def test_every_training_stage_of_3_3_trains(mode):
     assert sum(knobs["class_demo_stages"].values()) == 3  # the class demo: one epoch per stage
 
 
+def test_train_shapes_refuses_a_stage_without_epochs():
+    from utils.mrcnn import train_shapes
+
+    with pytest.raises(ValueError, match="leave a stage without epochs"):
+        train_shapes.train("unused", None, None, epochs_heads=20, epochs=30, epochs_low_lr=10)  # the old 3_3 knobs
+
+
 def test_full_mode_paths_resolve_from_the_repository_root_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as JupyterLab (notebooks/) or Colab would run them
     expected = {("2_6", "own_folder"): "data/kick_scooters", ("3_2", "photo_file"): "data/giraffe.jpg",
