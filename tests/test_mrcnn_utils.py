@@ -646,7 +646,7 @@ def test_display_functions_headless():
                                       ax=ax, title="t")
     assert out is ax and len(ax.patches) >= 2 * len(ids)
     texts = [t.get_text() for t in ax.texts]
-    assert texts[0] == f"{s.class_names[ids[0]]} 0.900"
+    assert texts[0] == f"{s.class_names[ids[0]]} 0.90"  # two decimals keep labels short
     plt.close(fig)
     ax = visualize.display_instances(image, np.zeros((0, 4)), np.zeros((64, 64, 0), bool), [], s.class_names)
     assert "no instances" in ax.get_title()

@@ -1115,3 +1115,108 @@ def from_instance_set(dataset, indices=None, file_names=None, polygons: bool = T
                    for k, (c, box) in enumerate(zip(item["class_ids"], item["boxes"]))]
         anns.append(ImageAnnotation(name, w, h, objects, source=name))
     return anns
+
+
+# ------------------------------------------------- your own annotations, for training (2_6 -> 3_3)
+
+VIA_EXPORT = "via_region_data.json"
+"""The file name of a VIA export in an image folder (Matterport's balloon sample, ``3_3``)."""
+
+
+def find_own_annotations(folder) -> tuple[str, Path]:
+    """Which tool's annotations an image folder holds (``2_6``, ``3_3``, ``3_4``).
+
+    Returns ``("via", folder/via_region_data.json)`` when VIA's export (or a saved VIA
+    project under that name) is there, else ``("labelme", folder)`` when labelme's JSON
+    files (one per image, with ``shapes``) are. Raises ``FileNotFoundError`` naming the
+    folder and what to put there when the folder is missing, holds no image, or holds
+    images but no annotation yet. Nothing is written.
+    """
+    from utils.images import list_images
+
+    folder = Path(folder)
+    todo = (f"put your photos in {folder} and annotate them there: with VIA, export the annotations as "
+            f"{VIA_EXPORT} into that folder (Annotation > Export Annotations (as json)); with labelme, run "
+            f"`labelme {folder} --nodata --autosave` (one JSON per photo beside it)")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder. {todo}")
+    if (folder / VIA_EXPORT).is_file():
+        return "via", folder / VIA_EXPORT
+    labelme = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            content = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            labelme.append(f)  # a broken labelme file: reading it reports the problem
+            continue
+        if isinstance(content, dict) and "shapes" in content:
+            labelme.append(f)
+        elif isinstance(content, dict) and ("_via_img_metadata" in content or any(
+                isinstance(v, dict) and "regions" in v for v in content.values())):
+            raise FileNotFoundError(f"{f}: a VIA file under another name; rename it to {folder / VIA_EXPORT} "
+                                    "so the course finds it")
+    if labelme:
+        return "labelme", folder
+    try:
+        list_images(folder)
+    except (OSError, ValueError):  # utils.images.ImageError: no image file
+        raise FileNotFoundError(f"{folder}: no images in this folder. {todo}") from None
+    raise FileNotFoundError(f"{folder}: images but no annotations ({VIA_EXPORT} or labelme *.json). {todo}")
+
+
+def convert_own_annotations(folder, out_json, class_names) -> tuple[str, list[ImageAnnotation]]:
+    """Read, validate and convert the annotations of one image folder for Mask R-CNN
+    training (``2_6`` shows it, ``3_3`` and ``3_4`` call it again before they train or score).
+
+    Args:
+        folder: the images and their VIA export or labelme files (see :func:`find_own_annotations`).
+        out_json: where to write the result, a VIA 2 project whose regions all carry the
+            region attribute ``"class"`` (what ``utils.mrcnn.utils.ViaDataset(folder,
+            json_file=out_json, class_attribute="class")`` reads). Must lie outside ``folder``:
+            the folder you annotate into is never written to.
+        class_names: the allowed classes (``"BG"`` may lead). With a single class, VIA regions
+            without any attribute are that class (VIA's default: plain regions, as in
+            Matterport's balloon set).
+
+    Returns ``(tool, annotations)`` with ``tool`` ``"via"`` or ``"labelme"``. Raises
+    ``FileNotFoundError`` (no folder, no images, no annotations: what to put where) or one
+    :class:`AnnotationError` listing every problem (the output file is then not written).
+    """
+    folder, out_json = Path(folder).resolve(), Path(out_json).resolve()
+    if out_json == folder or folder in out_json.parents:
+        raise ValueError(f"convert_own_annotations: out_json {out_json} lies inside {folder}, the folder you "
+                         "annotate into; write it elsewhere (e.g. under outputs/)")
+    classes = object_classes(class_names)
+    tool, source = find_own_annotations(folder)
+    if tool == "labelme":
+        anns = validate(folder, "labelme", class_names=classes, image_dir=folder)
+    else:
+        found: list[Problem] = []
+        data = _read_json(source, found)
+        if found:
+            raise AnnotationError(found, "problems in a VIA file")
+        meta = data.get("_via_img_metadata", data) if isinstance(data, dict) else data
+        if isinstance(meta, dict) and len(classes) == 1:  # plain regions are the one class
+            for entry in meta.values():
+                for region in (entry.get("regions") or []) if isinstance(entry, dict) else []:
+                    attrs = region.get("region_attributes") if isinstance(region, dict) else None
+                    if isinstance(region, dict) and not [a for a in (attrs or {}) if a != "group"]:
+                        region["region_attributes"] = {**(attrs or {}), "class": classes[0]}
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            normalised = Path(tmp) / VIA_EXPORT
+            normalised.write_text(json.dumps(meta), encoding="utf-8")
+            problems: list[Problem] = []
+            anns = read_via(normalised, image_dir=folder, class_attribute=None, problems=problems)
+            for p in problems:
+                p.file = p.file.replace(str(normalised), str(source))
+            for a in anns:
+                a.source = a.source.replace(str(normalised), str(source))
+            if problems:
+                raise AnnotationError(problems, "problems in a VIA file")
+        anns = validate(anns, class_names=classes, image_dir=folder)
+    if not anns:
+        raise AnnotationError([Problem(str(source), "no annotated image")], "annotation problems")
+    write_via(anns, out_json, image_dir=folder, class_attribute="class")
+    return tool, anns

@@ -120,38 +120,47 @@ KNOBS = {
     },
     "2_6": {
         "both": {"image_size": 128, "jitter_px": 3.0, "eval_seed": 2006},
-        "fast": {"num_images": 12, "eval_images": 100},
-        "full": {"num_images": 100, "eval_images": 500},
+        # own_folder: where you annotate your own photos (one sub-folder per subset, VIA or labelme);
+        # fast mode uses a stand-in written to outputs/2_6/own_demo from the synthetic images instead
+        "fast": {"num_images": 12, "eval_images": 100, "own_folder": None, "own_classes": None},
+        "full": {"num_images": 100, "eval_images": 500, "own_folder": "data/kick_scooters",
+                 "own_classes": ["kick_scooter"]},
     },
     "3_2": {
         "both": {"test_seed": 3, "test_images": 20},
         # fast: the course's shapes checkpoint (python -m utils.mrcnn.train_shapes) on new shapes;
-        # full: Matterport's COCO weights on data/giraffe.jpg if you add one, else a course photo
-        "fast": {"model": "shapes", "weights": "course", "photo_file": None, "photo": None},
-        "full": {"model": "coco", "weights": "mask_rcnn_coco.h5", "photo_file": "data/giraffe.jpg", "photo": "chelsea"},
+        # full: Matterport's COCO weights on data/giraffe.jpg if you add one, else a course photo.
+        # crop_class: the class whose first detection the exercise saves
+        "fast": {"model": "shapes", "weights": "course", "photo_file": None, "photo": None, "crop_class": "triangle"},
+        "full": {"model": "coco", "weights": "mask_rcnn_coco.h5", "photo_file": "data/giraffe.jpg", "photo": "chelsea",
+                 "crop_class": "giraffe"},
     },
     "3_3": {
-        "both": {"train_seed": 11, "val_seed": 2, "learning_rate": 0.001},
+        "both": {"train_seed": 11, "val_seed": 2, "learning_rate": 0.001,
+                 # epochs of each training stage (heads, all layers, all layers at a tenth of the rate);
+                 # COURSE_CLASS_DEMO=1 trains class_demo_stages instead (a lesson without hours to spare)
+                 "class_demo_stages": {"heads": 1, "all": 1, "all_low_lr": 1}},
         # fast: shapes exported as VIA folders, the small CPU network from scratch;
-        # full: your VIA-annotated kick scooters (data/kick_scooters/{train,val}), ResNet-101 from COCO
-        "fast": {"dataset": None, "train_images": 1000, "val_images": 300, "class_names": ["square", "circle", "triangle"],
+        # full: your annotated kick scooters (data/kick_scooters/{train,val}, VIA or labelme), ResNet-101 from COCO
+        "fast": {"dataset": None, "train_images": 600, "val_images": 300, "class_names": ["square", "circle", "triangle"],
                  "class_attribute": "name", "small_model": True, "init_weights": None, "images_per_gpu": 4,
-                 "steps_per_epoch": 200, "validation_steps": 4, "epochs_heads": 1, "epochs": 7, "epochs_low_lr": 1,
+                 "steps_per_epoch": 120, "validation_steps": 4, "stages": {"heads": 1, "all": 5, "all_low_lr": 1},
                  "min_confidence": 0.5},
         "full": {"dataset": "data/kick_scooters", "train_images": None, "val_images": None,
-                 "class_names": ["kick_scooter"], "class_attribute": None, "small_model": False,
+                 "class_names": ["kick_scooter"], "class_attribute": "class", "small_model": False,
                  "init_weights": "mask_rcnn_coco.h5", "images_per_gpu": 2, "steps_per_epoch": 100,
-                 "validation_steps": 50, "epochs_heads": 20, "epochs": 30, "epochs_low_lr": 10, "min_confidence": 0.9},
+                 "validation_steps": 50, "stages": {"heads": 10, "all": 10, "all_low_lr": 10}, "min_confidence": 0.9},
     },
     "3_4": {
         "both": {"test_seed": 3, "own_seed": 4, "background": "china"},
-        # fast: the course's shapes checkpoint; full: the last checkpoint of your 3_3 training
-        "fast": {"small_model": True, "weights": "course", "class_names": ["square", "circle", "triangle"],
-                 "class_attribute": "name", "min_confidence": 0.5, "new_images": 4, "image_folder": None,
-                 "own_folder": None, "blur_ksize": 5},
-        "full": {"small_model": False, "weights": "last", "class_names": ["kick_scooter"], "class_attribute": None,
-                 "min_confidence": 0.9, "new_images": 4, "image_folder": "data/kick_scooters/test",
-                 "own_folder": "data/my_annotated_image", "blur_ksize": 21},
+        # fast: the course's shapes checkpoint; full: the last checkpoint of your 3_3 training, or, when there
+        # is none (no time to train), Matterport's COCO model (fallback_weights) with a note
+        "fast": {"small_model": True, "weights": "course", "fallback_weights": None,
+                 "class_names": ["square", "circle", "triangle"], "class_attribute": "name", "min_confidence": 0.5,
+                 "new_images": 4, "image_folder": None, "own_folder": None, "blur_ksize": 5},
+        "full": {"small_model": False, "weights": "last", "fallback_weights": "mask_rcnn_coco.h5",
+                 "class_names": ["kick_scooter"], "class_attribute": "class", "min_confidence": 0.9, "new_images": 4,
+                 "image_folder": "data/kick_scooters/test", "own_folder": "data/my_annotated_image", "blur_ksize": 21},
     },
     "5_1": {
         # classical segmentation on shipped photos and synthetic scenes with known masks; nothing trained

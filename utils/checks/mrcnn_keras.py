@@ -5,54 +5,110 @@ import numpy as np
 
 from ._core import Case, run_cases
 
-__all__ = ["crop_detection", "mask_to_image", "mask_iou", "color_splash", "ap_on_image"]
+__all__ = ["crop_first_of_class", "mask_first_of_class", "mask_iou", "color_splash", "ap_on_image"]
 
 
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def crop_detection(func) -> bool:
-    """``func(image (H, W, 3) uint8, roi (y1, x1, y2, x2)) -> (y2-y1, x2-x1, 3)``: the pixels
-    of a detection's box (``y2``/``x2`` exclusive, as ``r['rois']``; ``3_2``)."""
-    img = _rng(20).integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+def _first_of_class(r: dict, class_names, name):
+    """Index of the first detection of class ``name`` in ``r`` (best score first), or None."""
+    for i, cid in enumerate(np.asarray(r["class_ids"]).reshape(-1)):
+        if class_names[int(cid)] == name:
+            return i
+    return None
+
+
+def _ref_crop_first_of_class(image, r, class_names, name):
+    i = _first_of_class(r, class_names, name)
+    if i is None:
+        return None
+    y1, x1, y2, x2 = (int(v) for v in r["rois"][i])
+    return image[y1:y2, x1:x2]
+
+
+def _ref_mask_first_of_class(r, class_names, name):
+    i = _first_of_class(r, class_names, name)
+    return None if i is None else np.asarray(r["masks"])[:, :, i].astype(np.uint8) * 255
+
+
+def _detections(rng, shape, class_ids):
+    """A fake ``detect`` result for an image of ``shape``: boxes, masks inside them, scores falling."""
+    h, w = shape
+    n = len(class_ids)
+    rois = np.zeros((n, 4), np.int32)
+    masks = np.zeros((h, w, n), bool)
+    for k in range(n):
+        y1, x1 = int(rng.integers(0, h - 6)), int(rng.integers(0, w - 6))
+        y2, x2 = int(rng.integers(y1 + 3, h + 1)), int(rng.integers(x1 + 3, w + 1))
+        rois[k] = (y1, x1, y2, x2)
+        masks[y1:y2, x1:x2, k] = rng.random((y2 - y1, x2 - x1)) > 0.3
+    return {"rois": rois, "class_ids": np.asarray(class_ids, np.int32),
+            "scores": np.linspace(0.99, 0.6, n).astype(np.float32), "masks": masks}
+
+
+def _named_cases(with_image: bool):
+    rng = _rng(20)
+    names = ["BG", "person", "giraffe", "cup"]
+    img = rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+    specs = [([1, 2, 2], "giraffe", "the giraffe is the second detection: take it, not the first"),
+             ([2, 1], "giraffe", "a giraffe first"),
+             ([3, 1, 3], "cup", "two cups: the first one (best score)"),
+             ([1, 1], "giraffe", "no giraffe at all: return None"),
+             ([], "cup", "no detection at all: return None")]
     cases = []
-    for roi in [(5, 7, 20, 31), (0, 0, 30, 40), (29, 39, 30, 40), (10, 0, 12, 40)]:
-        y1, x1, y2, x2 = roi
-        cases.append(Case((img, np.array(roi, np.int32)), expected=img[y1:y2, x1:x2], label=f"roi {roi}"))
-    return run_cases("crop_detection", func, cases,
-                     hint="rois are (y1, x1, y2, x2): rows first. Slice image[y1:y2, x1:x2].")
+    for ids, name, label in specs:
+        r = _detections(rng, img.shape[:2], ids)
+        args = (img, r, names, name) if with_image else (r, names, name)
+        expected = _ref_crop_first_of_class(*args) if with_image else _ref_mask_first_of_class(*args)
+        cases.append(Case(args, judge=_array_or_none_judge(expected), label=label))
+    return cases
 
 
-def mask_to_image(func) -> bool:
-    """``func(mask (H, W) bool) -> (H, W) uint8``: 255 on the object, 0 elsewhere, ready
-    to save as a black-and-white PNG (``3_2``)."""
-    rng = _rng(21)
-    cases = []
-    for shape in [(4, 5), (17, 9)]:
-        m = rng.random(shape) > 0.5
-        cases.append(Case((m,), expected=None, judge=_uint8_mask_judge(m), label=f"random {shape}"))
-    empty = np.zeros((3, 3), bool)
-    cases.append(Case((empty,), expected=None, judge=_uint8_mask_judge(empty), label="empty mask"))
-    return run_cases("mask_to_image", func, cases,
-                     hint="mask.astype(np.uint8) * 255 turns True into 255 and False into 0.")
-
-
-def _uint8_mask_judge(mask):
+def _array_or_none_judge(expected):
     def judge(result):
-        result = np.asarray(result)
-        if result.shape != mask.shape:
-            return f"shape {result.shape}, expected {mask.shape}"
-        if result.dtype != np.uint8:
-            return f"dtype {result.dtype}, expected uint8 (an image file stores 0..255)"
-        if not np.array_equal(result, np.where(mask, 255, 0)):
-            return "values differ: expected 255 where the mask is True and 0 elsewhere"
+        if expected is None:
+            return None if result is None else f"expected None (no detection of that class), got {type(result).__name__}"
+        if result is None:
+            return "got None, but there is a detection of that class"
+        res = np.asarray(result)
+        if res.shape != expected.shape:
+            return f"shape {res.shape}, expected {expected.shape}"
+        if res.dtype != expected.dtype:
+            return f"dtype {res.dtype}, expected {expected.dtype}"
+        if not np.array_equal(res, expected):
+            return "right shape, other values (another detection, or the wrong pixels?)"
         return None
 
     return judge
 
 
-def mask_iou(func) -> bool:
+def crop_first_of_class(func):
+    """``func(image (H, W, 3) uint8, r, class_names, name) -> (y2-y1, x2-x1, 3) uint8 or None``:
+    the pixels inside the box (``r['rois']``, ``(y1, x1, y2, x2)``, ends exclusive) of the first
+    detection whose ``class_names[r['class_ids'][i]]`` is ``name``; ``None`` when there is none (``3_2``)."""
+    return run_cases("crop_first_of_class", func, _named_cases(with_image=True), reference=_ref_crop_first_of_class,
+                     hint="walk r['class_ids'] in order (best score first); at the first i with "
+                          "class_names[r['class_ids'][i]] == name take y1, x1, y2, x2 = r['rois'][i] and return "
+                          "image[y1:y2, x1:x2] (rows first); return None after the loop.")
+
+
+def mask_first_of_class(func):
+    """``func(r, class_names, name) -> (H, W) uint8 or None``: the mask ``r['masks'][:, :, i]`` of
+    the first detection of class ``name`` as a black-and-white image, 255 on the object and 0
+    elsewhere, ready to save as a PNG; ``None`` when there is none (``3_2``)."""
+    return run_cases("mask_first_of_class", func, _named_cases(with_image=False), reference=_ref_mask_first_of_class,
+                     hint="find i as in crop_first_of_class; r['masks'] is (H, W, N): take r['masks'][:, :, i] and "
+                          "turn True/False into 255/0 with .astype(np.uint8) * 255.")
+
+
+def _ref_mask_iou(mask_a, mask_b):
+    union = np.logical_or(mask_a, mask_b).sum()
+    return float(np.logical_and(mask_a, mask_b).sum() / union) if union else 0.0
+
+
+def mask_iou(func):
     """``func(mask_a (H, W) bool, mask_b (H, W) bool) -> float``: intersection over union
     of two masks, 0.0 when both are empty (the overlap ``compute_ap`` matches with; ``3_3``)."""
     a = np.zeros((6, 6), bool)
@@ -67,11 +123,11 @@ def mask_iou(func) -> bool:
              Case((a, ~a), expected=0.0, label="disjoint"),
              Case((r1, r2), expected=float((r1 & r2).sum() / (r1 | r2).sum()), label="random 9x11"),
              Case((empty, empty), expected=0.0, label="both empty (no division by zero)")]
-    return run_cases("mask_iou", func, cases,
+    return run_cases("mask_iou", func, cases, reference=_ref_mask_iou,
                      hint="count pixels in both (a & b) and in either (a | b); return 0.0 when the union is empty.")
 
 
-def color_splash(func) -> bool:
+def color_splash(func):
     """``func(image (H, W, 3) uint8, masks (H, W, N) bool) -> (H, W, 3) uint8``: colour
     where any instance is, gray (``0.2125 R + 0.7154 G + 0.0721 B``, scikit-image's
     ``rgb2gray``) elsewhere (Matterport's colour splash; ``3_4``)."""
@@ -86,7 +142,7 @@ def color_splash(func) -> bool:
              Case((img, masks[..., :0]), expected=reference(img, masks[..., :0]).astype(float),
                   label="no instance: all gray"),
              Case((img, np.ones((12, 16, 1), bool)), expected=img.astype(float), label="one instance covering all")]
-    return run_cases("color_splash", func, cases, atol=1.0, rtol=0,
+    return run_cases("color_splash", func, cases, atol=1.0, rtol=0, reference=reference,
                      hint="gray = image @ [0.2125, 0.7154, 0.0721], repeated to 3 channels; keep the image where "
                           "masks.any(axis=-1), else the gray; return uint8.")
 
@@ -105,7 +161,7 @@ class _FakeModel:
         return [self.result]
 
 
-def ap_on_image(func) -> bool:
+def ap_on_image(func):
     """``func(model, dataset, image_id) -> (ap, r)``: detect on one annotated image of a
     ``Dataset`` and score it against its masks with ``utils.mrcnn.utils.compute_ap`` at
     IoU 0.5 (``r`` is the detection dict; ``3_4``). Checked with a stand-in model."""
@@ -130,10 +186,21 @@ def ap_on_image(func) -> bool:
     for label, r in [("perfect detections", perfect), ("no detection", nothing), ("right masks, wrong classes", wrong),
                      ("only the first instance found", half)]:
         cases.append(Case((_FakeModel(r), ds, 0), expected=None, judge=_ap_judge(expected(r), r), label=label))
-    return run_cases("ap_on_image", func, cases,
+    return run_cases("ap_on_image", func, cases, reference=_ref_ap_on_image,
                      hint="image = dataset.load_image(image_id); masks, class_ids = dataset.load_mask(image_id); "
                           "r = model.detect([image])[0]; compute_ap(extract_bboxes(masks), class_ids, masks, "
                           "r['rois'], r['class_ids'], r['scores'], r['masks'])[0].")
+
+
+def _ref_ap_on_image(model, dataset, image_id):
+    from utils.mrcnn import utils as mutils
+
+    image = dataset.load_image(image_id)
+    gt_mask, gt_class_id = dataset.load_mask(image_id)
+    r = model.detect([image])[0]
+    ap = mutils.compute_ap(mutils.extract_bboxes(gt_mask), gt_class_id, gt_mask,
+                           r["rois"], r["class_ids"], r["scores"], r["masks"])[0]
+    return float(ap), r
 
 
 def _ap_judge(expected_ap: float, r: dict):
@@ -147,7 +214,9 @@ def _ap_judge(expected_ap: float, r: dict):
             return f"ap should be a number, got {type(ap).__name__}"
         if not np.isclose(ap, expected_ap, atol=1e-6):
             return f"ap {ap:.4f}, expected {expected_ap:.4f}"
-        if not isinstance(got, dict) or got.get("class_ids") is not r["class_ids"]:
+        same = isinstance(got, dict) and all(
+            k in got and np.array_equal(np.asarray(got[k]), r[k]) for k in ("rois", "class_ids", "scores", "masks"))
+        if not same:
             return "r should be the detection dict that model.detect returned for the image"
         return None
 

@@ -30,7 +30,13 @@ def _paste_judge(expected: np.ndarray, box):
     return judge
 
 
-def paste_mask(func) -> bool:
+def _ref_paste_mask(soft_mask, box, image_shape, threshold):
+    from utils.mrcnn.utils import unmold_mask
+
+    return unmold_mask(np.asarray(soft_mask, np.float32), [int(v) for v in box], tuple(image_shape[:2]), threshold=threshold)
+
+
+def paste_mask(func):
     """``func(soft_mask (h, w) floats 0..1, box (y1, x1, y2, x2) ints, image_shape (H, W),
     threshold) -> (H, W) bool``: resize the soft mask to the box's size (bilinear), compare
     with ``threshold``, and place it in an all-False image at the box (``3_1``)."""
@@ -52,6 +58,6 @@ def paste_mask(func) -> bool:
     for soft, box, shape, t, label in specs:
         expected = unmold_mask(soft, box, shape, threshold=t)
         cases.append(Case((soft, box, shape, t), judge=_paste_judge(expected, box), label=label))
-    return run_cases("paste_mask", func, cases,
+    return run_cases("paste_mask", func, cases, reference=_ref_paste_mask,
                      hint="cv2.resize(soft_mask, (x2 - x1, y2 - y1)) gives the box-sized mask (cv2 wants "
                           "width first); then full[y1:y2, x1:x2] = resized >= threshold.")

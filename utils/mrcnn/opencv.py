@@ -210,7 +210,7 @@ def draw_detections(image, r: dict, class_names, colors=None, alpha: float = 0.5
     (nearest neighbour) so the labels stay readable."""
     import cv2
 
-    from utils.mrcnn.visualize import apply_mask, random_colors
+    from utils.mrcnn.visualize import apply_mask, place_labels, random_colors
 
     image = check_rgb(image, "draw_detections: image")
     f = max(1, min_side // max(image.shape[:2]))
@@ -225,8 +225,21 @@ def draw_detections(image, r: dict, class_names, colors=None, alpha: float = 0.5
         cv2.drawContours(out, contours, -1, color, 1)
         y1, x1, y2, x2 = (int(v) * f for v in r["rois"][i])
         cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), color, 1)
-        label = f"{class_names[int(r['class_ids'][i])]} {float(r['scores'][i]):.2f}"
-        cv2.putText(out, label, (x1 + 2, max(y1 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
+    # labels last, on a band of the instance's colour, placed so that none hides another
+    labels = [f"{class_names[int(r['class_ids'][i])]} {float(r['scores'][i]):.2f}" for i in range(n)]
+    scale = 0.4
+    sizes = []
+    for label in labels:
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        sizes.append((tw + 4, th + base + 4))
+    anchors = [(int(r["rois"][i][1]) * f, int(r["rois"][i][0]) * f) for i in range(n)]
+    for i, (x, y) in enumerate(place_labels(anchors, sizes, out.shape[1], out.shape[0])):
+        x, y = int(round(x)), int(round(y))
+        color = tuple(int(255 * c) for c in colors[i][:3])
+        cv2.rectangle(out, (x, y), (x + sizes[i][0] - 1, y + sizes[i][1] - 1), color, -1)
+        ink = (0, 0, 0) if sum(color) > 408 else (255, 255, 255)
+        cv2.putText(out, labels[i], (x + 2, y + sizes[i][1] - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1,
+                    cv2.LINE_AA)
     return out
 
 

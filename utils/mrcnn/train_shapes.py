@@ -109,6 +109,9 @@ def train(model_dir, train_set, val_set, epochs_heads: int = 1, epochs: int = 7,
     epoch ``epochs_heads``, then every layer up to epoch ``epochs``, the last
     ``epochs_low_lr`` of them at a tenth of the learning rate; checkpoints in ``model_dir``.
     Returns the training-mode :class:`~utils.mrcnn.model.MaskRCNN`."""
+    if not 0 < epochs_heads < epochs - epochs_low_lr < epochs:  # each stage trains "up to" an epoch
+        raise ValueError(f"train: epochs_heads={epochs_heads}, epochs={epochs}, epochs_low_lr={epochs_low_lr} "
+                         "leave a stage without epochs; need 0 < epochs_heads < epochs - epochs_low_lr < epochs")
     from utils.mrcnn import model as modellib
 
     config = config or ShapesConfig()

@@ -862,7 +862,8 @@ class ViaDataset(Dataset):
     masks; the class is ``region_attributes[class_attribute]`` (a text, dropdown or
     radio value, or a checkbox with exactly one class ticked). Regions sharing a
     ``region_attributes["instance"]`` value in one image form one instance (how
-    :func:`export_via` writes an object split into several pieces).
+    :func:`export_via` writes an object split into several pieces), as do regions sharing a
+    ``"group"`` value (how :func:`utils.annotations.write_via` writes them).
 
     Every problem (missing or unreadable image, shape outside the image or with no
     area, unknown class, malformed JSON) is collected and raised at once as an
@@ -947,7 +948,10 @@ class ViaDataset(Dataset):
                     problems.append(f"{where}: shape {shape.get('name')!r} has no area "
                                     f"(expected {', '.join(VIA_SHAPES)})")
                     continue
-                instance = attrs.get("instance", f"region {r}") if isinstance(attrs, dict) else f"region {r}"
+                instance = f"region {r}"
+                if isinstance(attrs, dict):  # export_via's "instance", utils.annotations.write_via's "group"
+                    instance = attrs.get("instance", f"group {attrs['group']}" if attrs.get("group") not in (None, "")
+                                         else instance)
                 parsed.append((r, shape, cname, str(instance)))
             if not parsed and not regions:
                 if not allow_empty:

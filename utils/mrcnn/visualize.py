@@ -20,7 +20,7 @@ from utils.images import check_rgb
 
 __all__ = ["random_colors", "apply_mask", "display_instances", "display_images", "display_top_masks",
            "plot_precision_recall", "plot_overlaps", "display_differences", "draw_boxes", "color_splash",
-           "replace_background", "blur_background"]
+           "replace_background", "blur_background", "place_labels"]
 
 
 def random_colors(n: int, bright: bool = True, seed: int | None = 0) -> list[tuple[float, float, float]]:
@@ -61,6 +61,34 @@ def _check_instances(boxes, masks, class_ids, scores=None):
     return boxes, class_ids
 
 
+def place_labels(anchors, sizes, width: float, height: float, gap: float = 1.0) -> list[tuple[float, float]]:
+    """Top-left corners for labels that do not hide each other (``3_1``-``3_4``).
+
+    ``anchors``: ``(x, y)`` where each label would like its top-left corner (a box's corner);
+    ``sizes``: each label's ``(w, h)``, in the same units; ``width``/``height``: the image.
+    Labels are placed in order: each is kept inside the image and, while it overlaps one
+    already placed, moved just below that one (or above the image's bottom edge, then right).
+    """
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for (x, y), (lw, lh) in zip(anchors, sizes):
+        x = float(min(max(x, 0.0), max(width - lw, 0.0)))
+        y = float(min(max(y, 0.0), max(height - lh, 0.0)))
+        for _ in range(4 * len(placed) + 1):
+            hit = next((p for p in placed if x < p[2] and p[0] < x + lw and y < p[3] and p[1] < y + lh), None)
+            if hit is None:
+                break
+            if hit[3] + gap + lh <= height:
+                y = hit[3] + gap
+            elif hit[1] - gap - lh >= 0:
+                y = hit[1] - gap - lh
+            else:
+                x = hit[2] + gap
+        placed.append((x, y, x + lw, y + lh))
+        out.append((x, y))
+    return out
+
+
 def display_instances(image, boxes, masks, class_ids, class_names, scores=None, title: str = "",
                       figsize=(16, 16), ax=None, show_mask: bool = True, show_bbox: bool = True,
                       colors=None, captions=None):
@@ -97,19 +125,30 @@ def display_instances(image, boxes, masks, class_ids, class_names, scores=None, 
     ax.axis("off")
     ax.set_title(title if n else (title + " (no instances)").strip())
     masked = image.copy()
+    texts = []
+    for i in range(n):
+        if captions is not None:
+            texts.append(str(captions[i]))
+        else:
+            cid = int(class_ids[i])
+            label = class_names[cid] if 0 <= cid < len(class_names) else f"class {cid}"
+            texts.append(f"{label} {float(scores[i]):.2f}" if scores is not None else label)
+    # captions on a coloured band, sized for the axes and moved apart so none hides another
+    extent = ax.get_window_extent()
+    px_per_unit = max(min(extent.height / (h + 20), extent.width / (w + 20)), 1e-6)  # imshow keeps pixels square
+    font = float(np.clip(px_per_unit * (h + 20) / 28, 6, 11))
+    pt = ax.figure.dpi / 72
+    sizes = [((0.68 * font * len(t) + 4) * pt / px_per_unit, (font * 1.35 + 2) * pt / px_per_unit) for t in texts]
+    corners = place_labels([(float(b[1]) - 0.5, float(b[0]) - 0.5) for b in boxes], sizes, w, h)
     for i in range(n):
         color = colors[i]
         y1, x1, y2, x2 = (float(v) for v in boxes[i])
         if show_bbox and (y2 > y1 or x2 > x1):
             ax.add_patch(patches.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, linewidth=2, alpha=0.7,
                                            linestyle="dashed", edgecolor=color, facecolor="none"))
-        if captions is not None:
-            caption = captions[i]
-        else:
-            cid = int(class_ids[i])
-            label = class_names[cid] if 0 <= cid < len(class_names) else f"class {cid}"
-            caption = f"{label} {float(scores[i]):.3f}" if scores is not None else label
-        ax.text(x1, y1 + 8, caption, color="w", size=11, backgroundcolor="none")
+        tx, ty = corners[i]
+        ax.text(tx, ty, texts[i], color="black" if sum(color[:3]) > 1.6 else "white", size=font, va="top",
+                ha="left", bbox=dict(facecolor=color, alpha=0.8, pad=1.0, edgecolor="none"))
         if masks is not None:
             mask = np.asarray(masks)[:, :, i]
             if show_mask:
