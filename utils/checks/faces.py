@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._core import Case, CheckFailed, check_value, run_cases
+from .detection import _ref_iou as _ref_iou_xyxy
 
 __all__ = ["encoding_distance", "enrol_people", "face_database", "nearest_name", "error_rates", "box_iou"]
 
@@ -81,11 +82,8 @@ def error_rates(func):
 
 
 def _ref_iou(a, b) -> float:
-    h = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    w = max(0, min(a[1], b[1]) - max(a[3], b[3]))
-    inter = h * w
-    union = (a[2] - a[0]) * (a[1] - a[3]) + (b[2] - b[0]) * (b[1] - b[3]) - inter
-    return inter / union if union > 0 else 0.0
+    """IoU of two ``(top, right, bottom, left)`` boxes: the ``xyxy`` definition of ``2_2`` after reordering."""
+    return _ref_iou_xyxy((a[3], a[0], a[1], a[2]), (b[3], b[0], b[1], b[2]))
 
 
 def box_iou(func):
