@@ -49,6 +49,16 @@ def good_confusion(y_true, y_pred, n):
     return m
 
 
+
+def good_reconstruct(x, components, mean, k):
+    c = components[:k]
+    return (x - mean) @ c.T @ c + mean
+
+
+def good_kl(mean, log_var):
+    return 0.5 * np.sum(mean**2 + np.exp(log_var) - 1.0 - log_var, axis=1)
+
+
 CASES = [
     (checks.integral_image, good_integral, lambda img: np.cumsum(img, 0)),
     (checks.convolve2d, good_convolve, lambda img, k: good_convolve(img, k[::-1, ::-1])),  # flipped kernel
@@ -57,6 +67,8 @@ CASES = [
     (checks.rect_sum, good_rect_sum, lambda ii, t, l, b, r: ii[b, r] - ii[t, r] - ii[b, l] + ii[t, l]),
     (checks.haar_two_rect, good_haar, lambda img, t, l, h, w: -good_haar(img, t, l, h, w)),
     (checks.confusion_matrix, good_confusion, lambda yt, yp, n: good_confusion(yp, yt, n)),
+    (checks.reconstruct, good_reconstruct, lambda x, c, m, k: (x - m) @ c[:k].T @ c[:k]),  # forgets the mean
+    (checks.kl_divergence, good_kl, lambda m, lv: 0.5 * np.sum(m**2 + lv**2 - 1 - lv, axis=1)),  # var as log_var**2
 ]
 
 

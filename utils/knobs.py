@@ -189,4 +189,18 @@ KNOBS = {
         # full: a longer training of your own, then the ISBI 2012 membranes (data/isbi2012/{images,masks})
         "full": {"train_images": 3000, "epochs": 30, "base": 16, "real_data": "data/isbi2012", "real_epochs": 20},
     },
+    "6_1": {
+        # code_size: the code of the linear and convolutional autoencoders (compared with PCA at the same k)
+        "both": {"code_size": 8, "max_angle": 10.0, "batch_size": 64, "learning_rate": 2e-3,
+                 "linear_learning_rate": 1e-2, "linear_batch_size": 128, "noise": 0.5},
+        "fast": {"train_images": None, "linear_epochs": 20, "conv_epochs": 8, "denoise_epochs": 3},
+        "full": {"train_images": None, "linear_epochs": 10, "conv_epochs": 15, "denoise_epochs": 5},
+    },
+    "6_2": {
+        # a 2-D VAE with dense encoder/decoder (hidden sizes); knn_target: the k-NN accuracy on held-out latent means
+        "both": {"latent_dim": 2, "hidden": (512, 256), "beta": 1.0, "learning_rate": 2e-3, "neighbors": 15,
+                 "knn_target": 0.6, "grid_size": 15, "grid_limit": 2.0},
+        "fast": {"epochs": 30, "batch_size": 64},
+        "full": {"epochs": 30, "batch_size": 128},
+    },
 }
