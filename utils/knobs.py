@@ -180,4 +180,11 @@ KNOBS = {
         # full: a longer training of your own, then the ISBI 2012 membranes (data/isbi2012/{images,masks})
         "full": {"train_images": 3000, "epochs": 30, "base": 16, "real_data": "data/isbi2012", "real_epochs": 20},
     },
+    "6_4": {
+        # fast: scikit-learn's 8x8 digits (1,797, ships offline); full: Keras MNIST 28x28 (weights/mnist.npz)
+        "both": {"latent_dim": 32, "batch_size": 64, "learning_rate": 2e-4, "aux_weight": 1.0, "test_fraction": 0.25,
+                 "samples_per_class": 100},
+        "fast": {"dataset": "digits8", "epochs": 12, "plain_epochs": 12, "classifier_epochs": 10},
+        "full": {"dataset": "mnist", "epochs": 15, "plain_epochs": 15, "classifier_epochs": 3},
+    },
 }

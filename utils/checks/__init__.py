@@ -26,3 +26,4 @@ from .mrcnn_keras import *  # noqa: F401,F403
 from .yolo import *  # noqa: F401,F403
 from .transfer import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
+from .gans import *  # noqa: F401,F403
