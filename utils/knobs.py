@@ -184,7 +184,7 @@ KNOBS = {
         # fast: scikit-learn's 8x8 digits (1,797, ships offline); full: Keras MNIST 28x28 (weights/mnist.npz)
         "both": {"latent_dim": 32, "batch_size": 64, "learning_rate": 2e-4, "aux_weight": 1.0, "test_fraction": 0.25,
                  "samples_per_class": 100},
-        "fast": {"dataset": "digits8", "epochs": 12, "plain_epochs": 12, "classifier_epochs": 10},
+        "fast": {"dataset": "digits8", "epochs": 20, "plain_epochs": 12, "classifier_epochs": 10},
         "full": {"dataset": "mnist", "epochs": 15, "plain_epochs": 15, "classifier_epochs": 3},
     },
 }
