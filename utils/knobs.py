@@ -187,4 +187,13 @@ KNOBS = {
         "fast": {"dataset": "digits8", "epochs": 20, "plain_epochs": 12, "classifier_epochs": 10},
         "full": {"dataset": "mnist", "epochs": 15, "plain_epochs": 15, "classifier_epochs": 3},
     },
+    "6_3": {
+        # fast: 16x16 patches cut from the shipped colour photos (generative.photo_patches), the course checkpoint
+        # weights/course/dcgan_patches16.weights.h5 (python -m utils.generative train-dcgan); full: CIFAR-10 32x32
+        # (keras.datasets download), no checkpoint: the notebook's own longer run is the model measured
+        "both": {"latent_dim": 64, "batch_size": 64, "eval_images": 800, "extractor_epochs": 5, "win_lr_ratio": 30.0},
+        "fast": {"dataset": "patches16", "image_size": 16, "train_images": 4000, "epochs": 3,
+                 "checkpoint": "weights/course/dcgan_patches16.weights.h5"},
+        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25, "checkpoint": None},
+    },
 }
