@@ -588,6 +588,43 @@ class SampleHistory(keras.callbacks.Callback):
             self._snap(epoch + 1)
 
 
+# --------------------------------------------------------------------------- small colour photos
+
+PATCH_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "china", "flower", "motorcycle_left", "grace_hopper")
+"""The colour photos (``utils.data.PHOTOS``) that :func:`photo_patches` cuts (6_3's fast mode)."""
+
+
+def photo_patches(n: int, size: int = 16, seed: int = 0, photos: Sequence[str] = PATCH_PHOTOS,
+                  work_side: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Small colour photographs that ship offline (6_3's fast-mode stand-in for CIFAR-10).
+
+    Each photo of ``photos`` is shrunk (area interpolation) so its short side is ``work_side``
+    pixels, then ``n`` square ``size × size`` patches are cut at random positions (``seed``),
+    the photos taking turns. Returns ``(patches (n, size, size, 3) uint8 RGB, source (n,)
+    int64)`` where ``source`` is the index of the photo in ``photos`` (a label for the course's
+    feature extractor). Different seeds give different crops of the *same* photos."""
+    import cv2
+
+    from utils import data
+
+    if n < 1 or size < 4 or size > work_side:
+        raise ValueError(f"photo_patches: need n >= 1 and 4 <= size <= work_side; got n={n}, size={size}, "
+                         f"work_side={work_side}")
+    rng = np.random.default_rng(seed)
+    small = []
+    for name in photos:
+        img = data.photo(name)
+        f = work_side / min(img.shape[:2])
+        small.append(cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA))
+    source = np.arange(n) % len(photos)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i, s in enumerate(source):
+        h, w = small[s].shape[:2]
+        r, c = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+        out[i] = small[s][r:r + size, c:c + size]
+    return out, source.astype(np.int64)
+
+
 # --------------------------------------------------------------------------- measures
 
 
@@ -727,3 +764,58 @@ def gaussian_baseline_samples(x, full_covariance: bool, n: int, seed: int = 0, c
     if clip:
         out = np.clip(out, arr.min(), arr.max())
     return out.reshape((n,) + arr.shape[1:]).astype("float32")
+
+
+# --------------------------------------------------------------------------- the course checkpoint of 6_3
+
+DCGAN_CHECKPOINT = "weights/course/dcgan_patches16.weights.h5"
+"""The course's DCGAN generator for 6_3 (``build_generator(64, (16, 16, 3))`` weights)."""
+
+
+def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 6000, size: int = 16,
+                           latent_dim: int = 64, seed: int = 42, select_from: int = 10) -> dict:
+    """Train the DCGAN of 6_3 on ``photo_patches(n, size, seed=0)`` and write the generator's
+    weights to ``path`` (atomically) at the epoch with the lowest Fréchet distance to
+    *validation* patches ``photo_patches(800, seed=2)`` (never the notebook's held-out seed 1),
+    on a feature extractor trained here to name each patch's source photo. Returns
+    ``{"epoch": best epoch, "fd": its distance, "per_pixel": ..., "full_covariance": ...}``."""
+    import tempfile
+
+    from utils import course
+
+    keras.utils.set_random_seed(seed)
+    x = photo_patches(n, size, seed=0)[0].astype("float32") / 127.5 - 1
+    xv_u8, sv = photo_patches(800, size, seed=2)
+    xv = xv_u8.astype("float32") / 127.5 - 1
+    fx = build_feature_classifier((size, size, 3), len(PATCH_PHOTOS))
+    fx.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    fx.fit(x, photo_patches(n, size, seed=0)[1], epochs=5, batch_size=64, verbose=0)
+    fv = embed(fx, xv)
+    fd = lambda imgs: frechet_distance(fv, embed(fx, imgs))
+    info = {"per_pixel": fd(gaussian_baseline_samples(x, False, len(xv))),
+            "full_covariance": fd(gaussian_baseline_samples(x, True, len(xv))), "fd": math.inf, "epoch": 0}
+    gan = GAN(build_generator(latent_dim, (size, size, 3)), build_discriminator((size, size, 3)), seed=seed)
+    gan.compile()
+    z = np.random.default_rng(1).standard_normal((len(xv), latent_dim)).astype("float32")
+    target = course.path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for epoch in range(1, epochs + 1):
+        gan.fit(x, epochs=1, batch_size=64, verbose=0)
+        d = fd(ops.convert_to_numpy(gan.generate(z)))
+        print(f"epoch {epoch}: Fréchet distance {d:.2f} (per-pixel Gaussian {info['per_pixel']:.2f}, "
+              f"full covariance {info['full_covariance']:.2f})", flush=True)
+        if epoch >= select_from and d < info["fd"]:
+            info.update(fd=d, epoch=epoch)
+            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+                tmp_file = Path(tmp) / "g.weights.h5"
+                gan.generator.save_weights(tmp_file)
+                tmp_file.replace(target)
+    return info
+
+
+if __name__ == "__main__":  # python -m utils.generative train-dcgan
+    import sys
+
+    if sys.argv[1:] != ["train-dcgan"]:
+        sys.exit("usage: python -m utils.generative train-dcgan   (writes " + DCGAN_CHECKPOINT + ")")
+    print(train_dcgan_checkpoint())

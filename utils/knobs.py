@@ -203,4 +203,20 @@ KNOBS = {
         "fast": {"epochs": 30, "batch_size": 64},
         "full": {"epochs": 30, "batch_size": 128},
     },
+    "6_4": {
+        # fast: scikit-learn's 8x8 digits (1,797, ships offline); full: Keras MNIST 28x28 (weights/mnist.npz)
+        "both": {"latent_dim": 32, "batch_size": 64, "learning_rate": 2e-4, "aux_weight": 1.0, "test_fraction": 0.25,
+                 "samples_per_class": 100},
+        "fast": {"dataset": "digits8", "epochs": 20, "plain_epochs": 12, "classifier_epochs": 10},
+        "full": {"dataset": "mnist", "epochs": 15, "plain_epochs": 15, "classifier_epochs": 3},
+    },
+    "6_3": {
+        # fast: 16x16 patches cut from the shipped colour photos (generative.photo_patches), the course checkpoint
+        # weights/course/dcgan_patches16.weights.h5 (python -m utils.generative train-dcgan); full: CIFAR-10 32x32
+        # (keras.datasets download), no checkpoint: the notebook's own longer run is the model measured
+        "both": {"latent_dim": 64, "batch_size": 64, "eval_images": 800, "extractor_epochs": 5, "win_lr_ratio": 30.0},
+        "fast": {"dataset": "patches16", "image_size": 16, "train_images": 4000, "epochs": 3,
+                 "checkpoint": "weights/course/dcgan_patches16.weights.h5"},
+        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25, "checkpoint": None},
+    },
 }

@@ -27,3 +27,4 @@ from .yolo import *  # noqa: F401,F403
 from .transfer import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .generative import *  # noqa: F401,F403
+from .gans import *  # noqa: F401,F403
