@@ -19,7 +19,7 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.faces``     face detectors, encodings, the SQLite face database and its CLI (4_1 to 4_3)
 - ``utils.vggface``   Keras 3 VGGFace (vgg16, resnet50, senet50) for the rcmalli weight files (4_4)
 - ``utils.segmentation`` label-map metrics, colour maps, losses, tiling, U-Net, segmentation data (5_1 to 5_3)
-- ``utils.generative`` VAE / GAN / conditional GAN with custom train steps, Fréchet distance (6_x, to come)
+- ``utils.generative`` VAE / GAN / conditional GAN with custom train steps, Fréchet distance (6_1 to 6_4)
 - ``utils.datasets``  YOLO data set folders: read, validate, write, convert, tf.data (7_x, to come)
 """
 

@@ -30,8 +30,8 @@ KNOBS = {
                  "my_images": "data/my_images"},
         # fast: ImageNet EfficientNet-Lite0 (weights/efficientnet-lite0.pth) on photo cut-outs pasted on photos
         "fast": {"backbone": "efficientnet-lite0", "task": "objects", "image_size": 96,
-                 "fine_tune_from": "blocks_15_expand_conv", "shots": [2, 5, 10, 25], "seeds": [0, 1],
-                 "images_per_epoch": 256, "head_epochs": 3, "fine_tune_epochs": 2, "scratch_epochs": 8,
+                 "fine_tune_from": "blocks_15_expand_conv", "shots": [5, 10, 25], "seeds": [0, 1],
+                 "images_per_epoch": 192, "head_epochs": 3, "fine_tune_epochs": 2, "scratch_epochs": 6,
                  "scratch_size": 32},
         "full": {"backbone": "MobileNetV2", "task": "flowers", "image_size": 160, "fine_tune_from": "block_13_expand",
                  "shots": [5, 10, 25, 50, 100], "seeds": [0, 1, 2], "images_per_epoch": 512, "head_epochs": 10,
@@ -112,8 +112,8 @@ KNOBS = {
                  "match_iou": 0.5, "neg_pos_ratio": 3, "train_seed": 1, "test_seed": 2, "batch_size": 64,
                  "learning_rate": 8e-3, "conf_threshold": 0.5, "face_photos": ["astronaut", "grace_hopper", "chelsea"],
                  "ss_k": 50, "ss_sigma": 0.8, "crop": 24, "neg_ratio": 3, "timing_images": 20},
-        "fast": {"train_size": 1800, "test_size": 300, "epochs": 10, "rcnn_train_size": 250, "rcnn_epochs": 4,
-                 "compare_size": 100, "mobilenet_ssd": False, "photos": []},
+        "fast": {"train_size": 1800, "test_size": 300, "epochs": 8, "rcnn_train_size": 250, "rcnn_epochs": 4,
+                 "compare_size": 80, "mobilenet_ssd": False, "photos": []},
         "full": {"train_size": 6000, "test_size": 1000, "epochs": 30, "rcnn_train_size": 1500, "rcnn_epochs": 10,
                  "compare_size": 1000, "mobilenet_ssd": True,
                  "photos": ["chelsea", "motorcycle_left", "astronaut", "coffee"]},
@@ -168,14 +168,14 @@ KNOBS = {
                  "dark": 30, "bright": 150, "min_coin_area": 100, "photo": "astronaut", "work_side": 256,
                  "slic_segments": 200, "slic_compactness": 10, "felzenszwalb_scale": 200, "felzenszwalb_min_size": 50,
                  "grabcut_seed": 51, "grabcut_iters": 5, "scene_segments": 100},
-        "fast": {"grabcut_images": 12, "selfie": False},
-        "full": {"grabcut_images": 60, "selfie": True},
+        "fast": {"grabcut_images": 12},
+        "full": {"grabcut_images": 60},
     },
     "5_2": {
         # fast: pasted photo cut-outs (segmentation.pasted_semantic) 64x64, 5 classes; full: Oxford-IIIT Pets trimaps
         "both": {"train_seed": 1, "test_seed": 2, "batch_size": 16, "learning_rate": 3e-3, "aspp_rates": [1, 2, 3],
                  "ignore_index": 255},
-        "fast": {"dataset": None, "image_size": 64, "train_images": 640, "test_images": 160, "epochs": 4,
+        "fast": {"dataset": None, "image_size": 64, "train_images": 384, "test_images": 160, "epochs": 4,
                  "imagenet_backbone": None},
         "full": {"dataset": "data/oxford_pets", "image_size": 128, "train_images": 3000, "test_images": 500, "epochs": 20,
                  "imagenet_backbone": "mobilenet_v3_small_no_top"},
@@ -193,7 +193,7 @@ KNOBS = {
         # code_size: the code of the linear and convolutional autoencoders (compared with PCA at the same k)
         "both": {"code_size": 8, "max_angle": 10.0, "batch_size": 64, "learning_rate": 2e-3,
                  "linear_learning_rate": 1e-2, "linear_batch_size": 128, "noise": 0.5},
-        "fast": {"train_images": None, "linear_epochs": 20, "conv_epochs": 8, "denoise_epochs": 3},
+        "fast": {"train_images": None, "linear_epochs": 20, "conv_epochs": 6, "denoise_epochs": 2},
         "full": {"train_images": None, "linear_epochs": 10, "conv_epochs": 15, "denoise_epochs": 5},
     },
     "6_2": {
