@@ -175,7 +175,7 @@ KNOBS = {
         # fast: pasted photo cut-outs (segmentation.pasted_semantic) 64x64, 5 classes; full: Oxford-IIIT Pets trimaps
         "both": {"train_seed": 1, "test_seed": 2, "batch_size": 16, "learning_rate": 3e-3, "aspp_rates": [1, 2, 3],
                  "ignore_index": 255},
-        "fast": {"dataset": None, "image_size": 64, "train_images": 384, "test_images": 160, "epochs": 4,
+        "fast": {"dataset": None, "image_size": 64, "train_images": 384, "test_images": 120, "epochs": 3,
                  "imagenet_backbone": None},
         "full": {"dataset": "data/oxford_pets", "image_size": 128, "train_images": 3000, "test_images": 500, "epochs": 20,
                  "imagenet_backbone": "mobilenet_v3_small_no_top"},
