@@ -74,7 +74,8 @@ def max_pool(func):
     cases.append(Case((y, 2), expected=_ref_pool(y, 2, np.max), label="7x9: drop the odd row and column"))
     cases.append(Case((y, 3), expected=_ref_pool(y, 3, np.max), label="size 3"))
     return run_cases("max_pool", func, cases, reference=lambda x, size: _ref_pool(np.asarray(x), size, np.max),
-                     hint="reshape to (H//s, s, W//s, s) after cropping to a multiple of s, then max over axes 1 and 3.")
+                     hint="the windows do not overlap: how many fit along each axis, and what happens to leftover "
+                          "rows and columns? Take the largest value of each window.")
 
 
 def _ref_conv_transpose(x: np.ndarray, k: np.ndarray, stride: int) -> np.ndarray:
@@ -133,8 +134,9 @@ def rect_sum(func):
         cases.append(Case((ii, top, left, bottom, right), expected=int(img[top:bottom + 1, left:right + 1].sum()),
                           label=f"rows {top}..{bottom}, cols {left}..{right}"))
     return run_cases("rect_sum", func, cases, reference=_ref_rect_sum,
-                     hint="D - B - C + A with A, B, C the integral image just outside the top-left, "
-                          "top-right and bottom-left corners; treat an index of -1 as zero.")
+                     hint="draw the rectangle on the integral image: the value at its bottom-right corner covers too "
+                          "much. Which three look-ups just outside it remove (and add back) the extra? Mind the "
+                          "first row and column.")
 
 
 def haar_two_rect(func):

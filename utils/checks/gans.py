@@ -106,5 +106,5 @@ def per_pixel_gaussian(func):
     cases = [Case((x1, 4000), judge=judge_for(x1, 4000), label="50 colour 4x4 images, 4000 samples"),
              Case((x2, 2000), {"seed": 1}, judge=judge_for(x2, 2000), label="6 images 2x3x1, seed 1")]
     return run_cases("per_pixel_gaussian", func, cases, reference=_ref_per_pixel_gaussian,
-                     hint="flatten to (N, pixels); mean and std (ddof=1) over axis 0; samples = mean + "
-                          "standard_normal((n, pixels)) * std, reshaped to (n,) + x.shape[1:].")
+                     hint="each pixel gets its own Gaussian: estimate its mean and spread over the images, draw "
+                          "independent noise per pixel and per sample, and give the samples the images' shape.")

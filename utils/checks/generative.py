@@ -30,8 +30,8 @@ def reconstruct(func):
     cases.append(Case((tall, comps[:4], np.zeros(6), 0), expected=np.zeros((3, 6)),
                       label="k = 0 with a zero mean gives zeros"))
     return run_cases("reconstruct", func, cases, reference=_ref_reconstruct, convert=np.asarray,
-                     hint="take c = components[:k]; the codes are (x - mean) @ c.T, shape (N, k); map them back "
-                          "with codes @ c and add the mean.")
+                     hint="centre the data first, project it onto the first k components (one code of k numbers per "
+                          "image), then go back the same way and undo the centring.")
 
 
 def _ref_kl_divergence(mean, log_var):
@@ -55,5 +55,5 @@ def kl_divergence(func):
     return run_cases("kl_divergence", func, cases, reference=_ref_kl_divergence,
                      convert=lambda r: np.asarray(r, dtype=np.float64).reshape(-1),
                      atol=1e-5, rtol=1e-4,
-                     hint="per dimension the KL is 0.5 * (mean**2 + exp(log_var) - 1 - log_var); sum over the "
-                          "last axis (one number per row), not over the batch.")
+                     hint="the KL between N(mean, exp(log_var)) and N(0, 1) has a closed form per latent dimension "
+                          "(see the cell above); add the dimensions of each row, one number per image, not over the batch.")

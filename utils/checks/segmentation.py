@@ -59,8 +59,9 @@ def receptive_field(func):
     ]
     cases = [Case(a, dict(kw), expected=_ref_receptive_field(*a, **kw), label=lab) for a, kw, lab in specs]
     return run_cases("receptive_field", func, cases, reference=_ref_receptive_field,
-                     hint="start with rf = 1 and jump = 1; for each layer add (k - 1) * d * jump, then multiply "
-                          "jump by the layer's stride. Missing dilations/strides mean all 1.")
+                     hint="walk the layers in order: each one widens the field by its kernel's reach (a dilation "
+                          "spreads the taps), measured in input pixels, and a stride makes every later step "
+                          "count for more input pixels. Missing dilations/strides mean all 1.")
 
 
 def _ref_weight_map(instances, w0: float = 10.0, sigma: float = 5.0) -> np.ndarray:

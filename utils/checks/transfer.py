@@ -51,8 +51,8 @@ def top_k_accuracy(func):
     y = rng.integers(0, 10, 50)
     cases.append(Case((p, y, 5), expected=_ref_top_k(p, y, 5), label="50 images, 10 classes, top-5"))
     return run_cases("top_k_accuracy", func, cases, reference=_ref_top_k,
-                     hint="np.argsort(-probs, axis=1)[:, :k] gives each row's k best classes; "
-                          "count the rows whose label is among them.")
+                     hint="for each row, which k classes have the highest probabilities? A row counts as right when its "
+                          "label is one of them; return the share of such rows.")
 
 
 def _toy_model():

@@ -35,8 +35,8 @@ def responsible_cell(func):
 
     return run_cases("responsible_cell", func, cases, reference=_ref_cell,
                      convert=lambda out: tuple(int(v) for v in out) if out is not None else None,
-                     hint="centre cx = (x1 + x2) / 2, cy = (y1 + y2) / 2; row = int(cy / image_size * S), "
-                          "col = int(cx / image_size * S) (rows go down: y, columns go right: x).")
+                     hint="find the box centre first; each cell is image_size / S pixels wide. Which coordinate decides "
+                          "the row, which the column? (Rows go down the image, columns go across.)")
 
 
 def _ref_unpad(boxes, offset, image_shape):
@@ -105,5 +105,6 @@ def focal_loss(func):
     return run_cases("focal_loss", func, cases, atol=1e-5, rtol=1e-4,
                      reference=lambda p, y, gamma=2.0, alpha=0.25: _ref_focal(p, y, gamma, alpha),
                      convert=lambda out: np.asarray(out, float).reshape(-1),
-                     hint="p_t = where(y == 1, p, 1 - p); alpha_t = where(y == 1, alpha, 1 - alpha); "
-                          "loss = -alpha_t * (1 - p_t) ** gamma * log(p_t).")
+                     hint="start from cross-entropy written with p_t (the probability given to the true class); the "
+                          "focal term shrinks the loss of easy examples (p_t near 1) and alpha weighs positives "
+                          "against negatives. Check gamma = 0, alpha = 0.5 first: half the cross-entropy.")
