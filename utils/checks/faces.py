@@ -198,6 +198,7 @@ def enrol_people(func):
     import tempfile
 
     from utils.faces import EnrolReport, samples
+    from utils.images import save_image
 
     def judge_run(expect_new: int):
         def judge(result):
@@ -217,7 +218,7 @@ def enrol_people(func):
         folder = Path(tmp) / "people"
         photos = samples.people()
         for name in ("Grace Hopper", "Eileen Collins"):
-            samples._save_atomic(folder / name / "photo.png", photos[name])
+            save_image(folder / name / "photo.png", photos[name])
         holder["db"] = samples.course_database(Path(tmp) / "check.db", samples=False)
         try:
             db = holder["db"]

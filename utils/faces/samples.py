@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils.images import save_image
+
 PEOPLE = ("Grace Hopper", "Eileen Collins", "Cameraman")
 """The people of :func:`people`."""
 
@@ -81,7 +83,6 @@ def lfw_faces(n: int = 20, size: int = 100) -> np.ndarray:
 def write_people_folder(folder, kinds=("original",) + VARIANTS[:2]) -> Path:
     """Write ``folder/<name>/<kind>.png`` for every person and kind (``"original"`` is the
     photo itself): the one-sub-folder-per-person layout ``FaceDB.enrol_folder`` reads."""
-    from utils.images import save_image
 
     folder = Path(folder)
     for name, image in people().items():
@@ -118,7 +119,7 @@ def course_database(path=None, model: str | None = None, samples: bool = True):
         if samples and not any(r["model"] == db.model_name for r in db.rows()):
             folder = db.path.parent / SAMPLE_FOLDER
             for name, image in people().items():
-                _save_atomic(folder / name / "original.png", image)
+                save_image(folder / name / "original.png", image)  # atomic: no reader sees half a file
             report = db.enrol_folder(folder, largest=True)
             if report.errors:
                 raise RuntimeError(f"{db.path}: could not enrol the sample people: {report.errors}")
@@ -128,12 +129,3 @@ def course_database(path=None, model: str | None = None, samples: bool = True):
     return db
 
 
-def _save_atomic(path: Path, image: np.ndarray) -> None:
-    """Save a PNG so that a reader in another process never sees half a file."""
-    import os
-
-    from utils.images import save_image
-
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.png")
-    save_image(tmp, image)
-    os.replace(tmp, path)
