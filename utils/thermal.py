@@ -215,7 +215,8 @@ class ThermalScene:
     ``temperature`` ``(H, W)`` float32 °C, the scene before the sensor (no blur, no noise);
     ``boxes`` ``(K, 4)`` float64 ``xyxy`` pixels (exclusive ends); ``labels`` K class names
     of :data:`CLASSES`; ``hard`` K sets of tags (``"low-contrast"``, ``"near-distractor"``);
-    ``distractors`` the warm things drawn that are not objects (kind names)."""
+    ``distractors`` the warm things drawn that are not objects (kind names) and
+    ``distractor_boxes`` ``(D, 4)`` their ``xyxy`` boxes."""
 
     counts: np.ndarray
     temperature: np.ndarray
@@ -223,6 +224,7 @@ class ThermalScene:
     labels: list[str]
     hard: list[set] = field(default_factory=list)
     distractors: list[str] = field(default_factory=list)
+    distractor_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
 
     @property
     def class_ids(self) -> np.ndarray:
@@ -270,9 +272,11 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
     ambient of -5..32 °C (night to a hot afternoon), with a ground-warmer-than-far gradient.
     Objects (1..``max_objects``, never overlapping, fully inside): people 5-10 px wide and 2.2-3
     times as tall, at 28-35 °C (a warm head, cooler clothes); vehicles 18-34 × 10-18 px (or
-    turned upright), a body a few degrees above ambient with a hot engine end and wheels.
-    ``hard=True`` adds: about a fifth of the objects at low contrast (1.5-3 °C above the
-    local background), lamps, sun-heated surfaces, warm posts and warm round patches, optics
+    turned upright), a body a few degrees above ambient with a hot engine end and a windscreen that
+    mirrors the cold sky.
+    ``hard=True`` adds: about a fifth of the objects at low contrast (people 2-3.5 °C, vehicles
+    1.5-3 °C above the local background, no hot engine), lamps, sun-heated surfaces, warm posts and
+    warm round patches, optics
     blur, temporal noise, column/row fixed-pattern noise, gain non-uniformity, vignetting.
     """
     import cv2
@@ -287,6 +291,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
     emis = np.full((H, W), 0.95)
     occupied = np.zeros((H, W), bool)
     distractors: list[str] = []
+    dboxes: list[list[int]] = []
 
     if hard:  # sun-heated surfaces first (objects may stand on them)
         for _ in range(int(rng.integers(0, 3))):
@@ -295,6 +300,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
             patch = _crop(rng, BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))], h, w)
             temp[y:y + h, x:x + w] += rng.uniform(4, 14) + 3 * (patch - patch.mean())
             distractors.append("sun-heated surface")
+            dboxes.append([x, y, x + w, y + h])
 
     boxes, labels, tags, masks = [], [], [], []
     for _ in range(int(rng.integers(1, max_objects + 1))):
@@ -319,7 +325,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
         region = temp[y:y + h, x:x + w]
         obj = np.zeros((h, w))
         if person:
-            body = local + rng.uniform(1.5, 3.0) if low else max(rng.uniform(28, 35), local + 4)
+            body = local + rng.uniform(2.0, 3.5) if low else max(rng.uniform(28, 35), local + 4)
             obj[:] = body - 1.0  # clothes
             head = max(1, int(round(w * 0.28)))
             obj[:2 * head + 1] = body + 1.0  # face and hair-free skin
@@ -335,9 +341,16 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
             else:
                 sl = (slice(0, k), slice(None)) if rng.random() < 0.5 else (slice(h - k, h), slice(None))
             obj[sl] += hot
-            e = 0.9
+            e = np.full((h, w), 0.9)  # painted metal
+            k2 = max(1, long_side // 6)  # the windscreen: glass mirrors the cold sky, so it looks cold
+            if w >= h:
+                c0 = k + 1 if sl[1].start == 0 else w - k - 1 - k2
+                e[:, c0:c0 + k2] = 0.75
+            else:
+                r0 = k + 1 if sl[0].start == 0 else h - k - 1 - k2
+                e[r0:r0 + k2, :] = 0.75
         region[mask] = obj[mask]
-        emis[y:y + h, x:x + w][mask] = e
+        emis[y:y + h, x:x + w][mask] = (e if np.ndim(e) else np.full((h, w), e))[mask]
         occupied[y:y + h, x:x + w] |= mask
         ys, xs = np.nonzero(mask)
         boxes.append([x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1])
@@ -373,6 +386,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
             temp[y:y + h, x:x + w][m] += hot
             occupied[y:y + h, x:x + w] |= m
             distractors.append(kind)
+            dboxes.append([x, y, x + w, y + h])
         for k, (y, x, h, w) in enumerate(masks):  # an object beside a distractor is harder
             near = occupied[max(0, y - 6):y + h + 6, max(0, x - 6):x + w + 6].sum() > occupied[y:y + h, x:x + w].sum()
             if near:
@@ -392,7 +406,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
         counts += rng.normal(0, rng.uniform(0.05, 0.25) / dt, (1, W))  # column fixed-pattern
         counts += rng.normal(0, rng.uniform(0.0, 0.08) / dt, (H, 1))  # row noise
     return ThermalScene(quantize(counts), temperature, np.array(boxes, np.float64).reshape(-1, 4), labels, tags,
-                        distractors)
+                        distractors, np.array(dboxes, np.float64).reshape(-1, 4))
 
 
 def thermal_scenes(n: int, seed: int, size: int = 128, hard: bool = True, max_objects: int = 5) -> list[ThermalScene]:
