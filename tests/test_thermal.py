@@ -167,6 +167,10 @@ def test_load_split_gives_network_input(tmp_path):
     assert small.shape == (2, 64, 64, 1) and np.allclose(gs[0]["boxes"], gts[0]["boxes"] / 2, atol=1e-3)
     with pytest.raises(KeyError, match="test"):
         T.load_split(ds, "test")
+    mine, _ = T.load_split(ds, "val", agc=lambda c: T.agc_percentile(c, 1, 99))
+    assert np.array_equal(mine, x)
+    with pytest.raises(ValueError, match="agc="):
+        T.load_split(ds, "val", agc="auto")
 
 
 def test_write_dataset_refuses_colour_in_a_single_channel_set(tmp_path):

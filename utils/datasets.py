@@ -403,7 +403,8 @@ def write_dataset(root, splits: dict[str, list[Sample]], names, channels: int = 
             A sample's image is copied (a path) or saved (an array) to ``images/<split>/<name>``,
             ``<name>`` being the last part of ``annotation.file_name``.
         names: class names in YOLO order (a leading ``"BG"`` is dropped).
-        channels: 1 writes ``channels: 1`` to data.yaml (gray images expected).
+        channels: 1 writes ``channels: 1`` to data.yaml (gray images expected: ``(H, W)`` uint8,
+            or uint16 for 16-bit PNG/TIFF files such as thermal counts, ``7_1``).
         overwrite: write into an existing non-empty folder (files are replaced one by
             one, atomically; nothing is deleted, so leftovers show up in :func:`read_dataset`).
         flatten: name images after their whole relative path (``a/x.jpg`` → ``a__x.jpg``),

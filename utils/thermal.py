@@ -276,8 +276,8 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
     mirrors the cold sky.
     ``hard=True`` adds: about a fifth of the objects at low contrast (people 2-3.5 °C, vehicles
     1.5-3 °C above the local background, no hot engine), lamps, sun-heated surfaces, warm posts and
-    warm round patches, optics
-    blur, temporal noise, column/row fixed-pattern noise, gain non-uniformity, vignetting.
+    warm round patches, optics blur, temporal noise, column/row fixed-pattern noise, gain
+    non-uniformity, vignetting.
     """
     import cv2
 
@@ -452,7 +452,7 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
     input and truth (``7_1``).
 
     Each image file (16-bit or 8-bit, one channel) goes through the gain control ``agc``
-    (a name in :data:`AGC`), then is resized to ``size`` × ``size`` when given (boxes scaled).
+    (a name in :data:`AGC`, or a function ``(H, W) counts -> (H, W) uint8``), then is resized to ``size`` × ``size`` when given (boxes scaled).
     Returns ``x`` ``(N, H, W, 1)`` float32 in 0..1 and ``gts``, one dict per image:
     ``boxes`` ``(K, 4)`` ``xyxy`` pixels of ``x``, ``class_ids`` ``(K,)`` 1-based
     (``ds.class_names`` order, the :func:`utils.detection.coco_evaluate` convention).
@@ -461,8 +461,9 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
 
     from utils.images import load_image
 
-    if agc not in AGC:
-        raise ValueError(f"agc={agc!r}: expected one of {sorted(AGC)}")
+    if not callable(agc) and agc not in AGC:
+        raise ValueError(f"agc={agc!r}: expected one of {sorted(AGC)} or a function")
+    gain = agc if callable(agc) else AGC[agc]
     if split not in ds.splits:
         raise KeyError(f"split {split!r} is not in the data set (it has {sorted(ds.splits)})")
     index = {n: k + 1 for k, n in enumerate(ds.names)}
@@ -471,7 +472,7 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
         raw = load_image(s.image, mode="keep", dtype="keep")
         if raw.ndim == 3:  # an 8-bit thermal JPEG saved as RGB (HIT-UAV, FLIR previews): its luma
             raw = load_image(s.image, mode="gray", dtype="keep")
-        img = AGC[agc](raw).astype(np.float32) / 255.0
+        img = np.asarray(gain(raw), np.float32) / 255.0
         a = s.annotation
         boxes = np.array([o.bbox for o in a.objects], np.float64).reshape(-1, 4)
         if size is not None and (img.shape[0], img.shape[1]) != (size, size):
