@@ -151,6 +151,8 @@ def test_yolo_folder_round_trip_is_byte_identical(tmp_path):
     T.write_yolo_set(tmp_path / "second", {"train": 5, "test": 3}, {"train": 11, "test": 12})
     strip = lambda f: {k: v for k, v in f.items() if k != "data.yaml"}  # noqa: E731 - data.yaml holds the path
     assert strip(_files(tmp_path / "second")) == strip(before)
+    with pytest.raises(FileExistsError, match="delete that folder"):  # fewer images over a larger set
+        T.write_yolo_set(root, {"train": 4, "test": 3}, {"train": 11, "test": 12}, overwrite=True)
     with pytest.raises(ValueError, match="own seed"):
         T.write_yolo_set(tmp_path / "x", {"train": 2, "test": 2}, {"train": 1, "test": 1})
 

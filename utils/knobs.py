@@ -224,8 +224,8 @@ KNOBS = {
         # (utils.thermal.AGC); hog_images: scenes given to OpenCV's visible-light people detector
         "both": {"demo_seed": 7100, "agc": "percentile", "stride": 4, "hog_images": 6},
         # fast: synthetic thermal scenes written as a YOLO folder (16-bit PNGs), each split from its own seed
-        "fast": {"dataset": None, "folder": "outputs/7_1/thermal_yolo", "split_sizes": {"train": 300, "test": 100},
-                 "seeds_by_split": {"train": 7101, "test": 7102}, "image_size": 128, "width": 8, "epochs": 6,
+        "fast": {"dataset": None, "folder": "outputs/7_1/thermal_yolo", "split_sizes": {"train": 450, "test": 100},
+                 "seeds_by_split": {"train": 7101, "test": 7102}, "image_size": 128, "width": 8, "epochs": 5,
                  "batch_size": 8, "learning_rate": 6e-3},
         # full: HIT-UAV (or FLIR ADAS) converted to YOLO in data/hit_uav_yolo (the notebook's HIT-UAV steps);
         # images resized to 512x512

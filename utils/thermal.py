@@ -444,7 +444,12 @@ def write_yolo_set(root, sizes: dict[str, int], seeds: dict[str, int], size: int
             samples.append(D.Sample(ann, sc.counts))
         splits[split] = samples
     D.write_dataset(root, splits, CLASSES, channels=1, overwrite=overwrite)
-    return D.read_dataset(root)
+    ds = D.read_dataset(root)
+    stale = {s: len(v) for s, v in ds.splits.items() if len(v) != sizes.get(s)}
+    if stale:  # overwrite=True replaces files but never deletes: an earlier, larger set left images behind
+        raise FileExistsError(f"{root}: holds {stale} images per split but {sizes} were written now (files left "
+                              "by an earlier run with other sizes); delete that folder and run again")
+    return ds
 
 
 def load_split(ds, split: str, agc: str = "percentile", size: int | None = None):
