@@ -194,7 +194,7 @@ def test_read_real_set_names_the_folder_and_the_source(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         T.read_real_set(tmp_path / "hit_uav_yolo")
     text = str(err.value)
-    assert "hit_uav_yolo" in text and "HIT-UAV" in text and "coco_to_yolo" in text
+    assert "hit_uav_yolo" in text and "HIT-UAV" in text and "convert-hit-uav" in text
 
 
 def test_full_mode_path_hit_uav_json_to_training_input(tmp_path):
@@ -219,6 +219,45 @@ def test_full_mode_path_hit_uav_json_to_training_input(tmp_path):
     assert x.shape == (1, 32, 32, 1)
     assert np.allclose(gts[0]["boxes"], [[2, 3, 5.2, 11], [12, 10, 24, 20]], atol=1e-3)
     assert gts[0]["class_ids"].tolist() == [1, 2]
+
+
+def _hit_uav_clone(root: Path) -> Path:
+    """A tiny HIT-UAV clone in its real layout: normal_json/annotations/{train,test}.json (keys
+    'annotation'/'filename', ids from 0, DontCare, a box past the border, an unlisted image id)."""
+    rng = np.random.default_rng(1)
+    cats = [{"id": 0, "name": "Person"}, {"id": 1, "name": "Car"}, {"id": 2, "name": "Bicycle"},
+            {"id": 3, "name": "OtherVehicle"}, {"id": 4, "name": "DontCare"}]
+    for split, n in (("train", 3), ("test", 2)):
+        images, anns = [], []
+        for i in range(n):
+            name = f"1_60_30_0_{split}{i:03d}.jpg"
+            save_image(root / "normal_json" / split / name, rng.integers(0, 255, (64, 80), dtype=np.uint8))
+            images.append({"filename": name, "height": 64, "width": 80, "id": 100 * (split == "test") + i})
+            anns += [{"image_id": images[-1]["id"], "bbox": [5, 6, 8, 16], "category_id": 0, "id": len(anns)},
+                     {"image_id": images[-1]["id"], "bbox": [60, 20, 25, 20], "category_id": 1, "id": len(anns) + 1},
+                     {"image_id": images[-1]["id"], "bbox": [30, 30, 10, 10], "category_id": 4, "id": len(anns) + 2}]
+        anns.append({"image_id": 999, "bbox": [1, 1, 5, 5], "category_id": 0, "id": 9999})
+        path = root / "normal_json" / "annotations" / f"{split}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"images": images, "annotation": anns, "categories": cats}))
+    return root
+
+
+def test_hit_uav_to_yolo_makes_the_notebook_decisions(tmp_path, capsys):
+    src = _hit_uav_clone(tmp_path / "HIT-UAV")
+    ds, stats = T.hit_uav_to_yolo(src, tmp_path / "data" / "hit_uav_yolo")
+    assert ds.names == ["Person", "Car", "Bicycle", "OtherVehicle"]  # DontCare is not a class
+    assert ds.counts()["train"] == {"images": 3, "objects": 6, "Person": 3, "Car": 3, "Bicycle": 0, "OtherVehicle": 0}
+    assert stats == {"dropped": 5 + 2, "clipped": 5}  # 5 DontCare + 2 unlisted images; 5 cars past the edge
+    car = next(o for o in ds.splits["test"][0].annotation.objects if o.label == "Car")
+    assert np.allclose(car.bbox, [60, 20, 80, 40], atol=1e-3)
+    again = T.read_real_set(tmp_path / "data" / "hit_uav_yolo")
+    x, gts = T.load_split(again, "test", size=64)
+    assert x.shape == (2, 64, 64, 1) and gts[0]["class_ids"].tolist() == [1, 2]
+    assert T.main(["convert-hit-uav", str(src), str(tmp_path / "cli")]) == 0
+    assert "7 annotations left out, 5 boxes clipped" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="HIT-UAV"):
+        T.hit_uav_to_yolo(tmp_path / "nothing", tmp_path / "out")
 
 
 # ----------------------------------------------------------------------------------- checks

@@ -488,6 +488,73 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
     return np.stack(xs), gts
 
 
+HIT_UAV_SPLITS = {"train": "train", "val": "val", "test": "test"}
+"""HIT-UAV's split names (its ``normal_json/annotations/<split>.json`` and image folders)."""
+
+
+def hit_uav_to_yolo(source, root, drop=("DontCare",), overwrite: bool = False):
+    """Convert the HIT-UAV download (``source`` = the repository folder holding ``normal_json/``)
+    into a YOLO data set folder at ``root`` (full mode of ``7_1``), the decisions of the notebook's
+    HIT-UAV section made once for the whole set:
+
+    - keys ``annotation``/``filename`` renamed (:data:`utils.datasets.HIT_UAV_KEYS`);
+    - annotations of categories named in ``drop`` (``DontCare``: regions, not objects), of image
+      ids that are not listed, or of undefined categories are left out;
+    - boxes are clipped to the image; boxes left without area are left out.
+
+    Reads ``normal_json/annotations/<split>.json`` (or ``instances_<split>.json``) with images in
+    ``normal_json/<split>/`` for each split present. Returns ``(dataset read back and validated,
+    {"dropped": n, "clipped": n})``. A missing download raises ``FileNotFoundError`` naming it.
+    """
+    from utils import datasets as D
+
+    base = Path(source) / "normal_json"
+    found = {}
+    for split, name in HIT_UAV_SPLITS.items():
+        for candidate in (base / "annotations" / f"{name}.json", base / "annotations" / f"instances_{name}.json"):
+            if candidate.is_file() and (base / name).is_dir():
+                found[split] = (candidate, base / name)
+                break
+    if not found:
+        raise FileNotFoundError(f"{base}: no HIT-UAV annotations (expected normal_json/annotations/train.json and "
+                                "normal_json/train/ images): clone https://github.com/suojiashun/HIT-UAV-Infrared-"
+                                f"Thermal-Dataset (CC BY 4.0) into {Path(source)}")
+    import json
+    import tempfile
+
+    stats = {"dropped": 0, "clipped": 0}
+    splits, names = {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        for split, (json_path, image_dir) in found.items():
+            data = D.normalise_coco_keys(json.loads(json_path.read_text(encoding="utf-8")), D.HIT_UAV_KEYS,
+                                         str(json_path))
+            sizes = {im["id"]: (im["width"], im["height"]) for im in data["images"]}
+            keep = {c["id"] for c in data["categories"] if c["name"] not in drop}
+            anns = []
+            for a in data["annotations"]:
+                if a.get("image_id") not in sizes or a.get("category_id") not in keep:
+                    stats["dropped"] += 1
+                    continue
+                w_img, h_img = sizes[a["image_id"]]
+                x, y, w, h = (float(v) for v in a["bbox"])
+                x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, w_img), min(y + h, h_img)
+                if x1 <= x0 or y1 <= y0:
+                    stats["dropped"] += 1
+                    continue
+                stats["clipped"] += (x0, y0, x1, y1) != (x, y, x + w, y + h)
+                anns.append(dict(a, bbox=[x0, y0, x1 - x0, y1 - y0], segmentation=[]))
+            data["annotations"] = anns
+            data["categories"] = [c for c in data["categories"] if c["id"] in keep]
+            clean = Path(tmp) / f"{split}.json"
+            clean.write_text(json.dumps(data), encoding="utf-8")
+            samples, split_names = D.from_coco(clean, image_dir)
+            if names is not None and split_names != names:
+                raise ValueError(f"{json_path}: categories {split_names} differ from the other splits' {names}")
+            names, splits[split] = split_names, samples
+        D.write_dataset(root, splits, names, overwrite=overwrite)
+    return D.read_dataset(root), stats
+
+
 def read_real_set(folder, what: str = "HIT-UAV") -> object:
     """Full mode: a real thermal set already converted to a YOLO folder (``7_1``), read and
     validated. A missing folder raises ``FileNotFoundError`` naming it and where to get the data."""
@@ -498,7 +565,26 @@ def read_real_set(folder, what: str = "HIT-UAV") -> object:
         raise FileNotFoundError(
             f"{folder}: no YOLO data set here (no data.yaml). Full mode of 7_1 trains on a real thermal set: "
             f"download {what} (HIT-UAV: https://github.com/suojiashun/HIT-UAV-Infrared-Thermal-Dataset, CC BY 4.0; "
-            "FLIR ADAS: https://www.flir.com/oem/adas/adas-dataset-form/), convert its COCO-like JSON with "
-            "utils.datasets.coco_to_yolo(json, images, folder, keys='hit-uav') as in the notebook, "
-            f"and put the result in {folder}.")
+            "FLIR ADAS: https://www.flir.com/oem/adas/adas-dataset-form/) and convert it: for HIT-UAV cloned "
+            f"into data/HIT-UAV run `python -m utils.thermal convert-hit-uav data/HIT-UAV {folder}` "
+            "(utils.thermal.hit_uav_to_yolo: the notebook's HIT-UAV decisions for the whole set); for other "
+            "COCO-like sets use utils.datasets.coco_to_yolo as in the notebook.")
     return D.read_dataset(folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m utils.thermal convert-hit-uav SOURCE ROOT``: :func:`hit_uav_to_yolo`."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "convert-hit-uav":
+        print("usage: python -m utils.thermal convert-hit-uav SOURCE ROOT   (SOURCE: the HIT-UAV clone, "
+              "ROOT: the YOLO folder to write, e.g. data/hit_uav_yolo)")
+        return 2
+    ds, stats = hit_uav_to_yolo(args[1], args[2])
+    print(f"{args[2]}: {ds.counts()} ({stats['dropped']} annotations left out, {stats['clipped']} boxes clipped)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
