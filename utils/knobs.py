@@ -227,9 +227,10 @@ KNOBS = {
         "fast": {"dataset": None, "folder": "outputs/7_1/thermal_yolo", "split_sizes": {"train": 450, "test": 100},
                  "seeds_by_split": {"train": 7101, "test": 7102}, "image_size": 128, "width": 8, "epochs": 5,
                  "batch_size": 8, "learning_rate": 6e-3},
-        # full: HIT-UAV (or FLIR ADAS) converted to YOLO in data/hit_uav_yolo (the notebook's HIT-UAV steps);
-        # images resized to 512x512
+        # full: HIT-UAV (or FLIR ADAS) converted to YOLO in data/hit_uav_yolo
+        # (python -m utils.thermal convert-hit-uav data/HIT-UAV data/hit_uav_yolo); 640x512 images resized to
+        # 384x384 (people about 9 px wide; the arrays of 2,000 images and their flips take about 4 GB)
         "full": {"dataset": "data/hit_uav_yolo", "folder": None, "split_sizes": None, "seeds_by_split": None,
-                 "image_size": 512, "width": 32, "epochs": 60, "batch_size": 16, "learning_rate": 2e-3},
+                 "image_size": 384, "width": 32, "epochs": 60, "batch_size": 16, "learning_rate": 2e-3},
     },
 }
