@@ -405,13 +405,15 @@ def from_grid(xy, stride: int = STRIDE) -> np.ndarray:
 
 
 def build_model(image_size: int = 64, width: int = 16, stride: int = STRIDE):
-    """The course's keypoint network: ``utils.heatmaps.keypoint_net`` for RGB ``(S, S, 3)`` inputs
-    in 0..255 (a Rescaling layer divides by 255), :data:`K` heatmaps at ``1/stride``."""
+    """The course's keypoint network: ``utils.heatmaps.keypoint_net`` for RGB inputs in 0..255 of any
+    size divisible by 16 (a Rescaling layer divides by 255), :data:`K` heatmaps at ``1/stride``.
+    ``image_size`` is the training size (kept for the callers; the weights do not depend on it)."""
     import keras
 
     from utils import heatmaps
 
-    net = heatmaps.keypoint_net((image_size, image_size, 3), K, width=width, stride=stride)
+    # built for any input size (fully convolutional): trained on image_size, run on larger scenes in 8_3
+    net = heatmaps.keypoint_net((None, None, 3), K, width=width, stride=stride)
     inputs = keras.Input((None, None, 3), name="image")
     return keras.Model(inputs, net(keras.layers.Rescaling(1 / 255.0, name="scale")(inputs)), name="pose_net")
 
@@ -504,36 +506,14 @@ def top_down(model, image, boxes, input_size: int = 64, stride: int = STRIDE) ->
     return kp
 
 
-def bottom_up(maps, stride: int = STRIDE, threshold: float = 0.3, max_distance: float | None = None) -> np.ndarray:
-    """Bottom-up (``8_3``): every keypoint of every person first, then group them.
-
-    1. ``utils.heatmaps.find_peaks`` on each of the ``K`` heatmaps ``maps`` ``(H, W, K)`` (one image)
-       gives all candidates of each keypoint type, refined to sub-pixel;
-    2. every ``head`` peak starts a person;
-    3. walking down the kinematic tree (:data:`PARENT`), each child type's candidates are matched to
-       the people by the Hungarian algorithm on the distance to the person's parent keypoint
-       (a match farther than ``max_distance`` input pixels, default 1/3 of the map's width, is refused).
-
-    Returns:
-        ``(P, K, 3)`` float32 ``(x, y, score)`` in input pixels; a keypoint left without a candidate
-        is ``(nan, nan, 0)``.
-    """
+def _group(cands, heads, head_scores, max_distance):
+    """Hungarian matching down the kinematic tree, from the given heads (see :func:`bottom_up`)."""
     from scipy.optimize import linear_sum_assignment
 
-    from utils import heatmaps
-
-    maps = np.asarray(maps, np.float64)
-    max_distance = max_distance or maps.shape[1] * stride / 3
-    cands = []
-    for k in range(maps.shape[-1]):
-        yx, scores = heatmaps.find_peaks(maps[..., k], threshold=threshold)
-        xy = np.array([heatmaps.refine_peak(maps[..., k], int(y), int(x)) for y, x in yx]).reshape(-1, 2)
-        cands.append((from_grid(xy, stride), np.asarray(scores, np.float64)))
-    heads, head_scores = cands[0]
-    people = np.full((len(heads), maps.shape[-1], 3), np.nan, np.float32)
+    people = np.full((len(heads), len(cands), 3), np.nan, np.float32)
     people[..., 2] = 0
     people[:, 0, :2], people[:, 0, 2] = heads, head_scores
-    for k in range(1, maps.shape[-1]):
+    for k in range(1, len(cands)):
         xy, scores = cands[k]
         parent = people[:, PARENT[k], :2].astype(np.float64)
         if len(xy) == 0 or len(parent) == 0:
@@ -544,6 +524,40 @@ def bottom_up(maps, stride: int = STRIDE, threshold: float = 0.3, max_distance: 
         for r, c in zip(rows, cols):
             if cost[r, c] <= max_distance:
                 people[r, k] = (*xy[c], scores[c])
+    return people
+
+
+def bottom_up(maps, stride: int = STRIDE, threshold: float = 0.3, max_distance: float | None = None,
+              min_keypoints: int = K // 2) -> np.ndarray:
+    """Bottom-up (``8_3``): every keypoint of every person first, then group them.
+
+    1. ``utils.heatmaps.find_peaks`` on each of the ``K`` heatmaps ``maps`` ``(H, W, K)`` (one image)
+       gives all candidates of each keypoint type, refined to sub-pixel;
+    2. every ``head`` peak starts a person;
+    3. walking down the kinematic tree (:data:`PARENT`), each child type's candidates are matched to
+       the people by the Hungarian algorithm on the distance to the person's parent keypoint
+       (a match farther than ``max_distance`` input pixels, default 1/3 of the map's width, is refused);
+    4. a "person" that collected fewer than ``min_keypoints`` keypoints was a false head (a hand, a
+       blob): it is dropped and the rest are grouped again without it.
+
+    Returns:
+        ``(P, K, 3)`` float32 ``(x, y, score)`` in input pixels; a keypoint left without a candidate
+        is ``(nan, nan, 0)``.
+    """
+    from utils import heatmaps
+
+    maps = np.asarray(maps, np.float64)
+    max_distance = max_distance or maps.shape[1] * stride / 3
+    cands = []
+    for k in range(maps.shape[-1]):
+        yx, scores = heatmaps.find_peaks(maps[..., k], threshold=threshold)
+        xy = np.array([heatmaps.refine_peak(maps[..., k], int(y), int(x)) for y, x in yx]).reshape(-1, 2)
+        cands.append((from_grid(xy, stride), np.asarray(scores, np.float64)))
+    heads, head_scores = cands[0]
+    people = _group(cands, heads, head_scores, max_distance)
+    keep = (people[..., 2] > 0).sum(1) >= min_keypoints
+    if not keep.all():
+        people = _group(cands, heads[keep], head_scores[keep], max_distance)
     return people
 
 
