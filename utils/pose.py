@@ -727,7 +727,7 @@ def blazepose(image, box=None) -> dict:
 # --------------------------------------------------------------------------- command line
 
 
-def train_checkpoint(out: Path = CHECKPOINT, images: int = 6000, epochs: int = 30, width: int = 32,
+def train_checkpoint(out: Path = CHECKPOINT, images: int = 4000, epochs: int = 12, width: int = 16,
                      size: int = 64, seed: int = TRAIN_SEED, batch_size: int = 32) -> Path:
     """Train the course checkpoint (:func:`build_model` on :func:`figures` of ``seed``) and save its
     weights to ``out`` atomically (``8_3`` loads them)."""
@@ -756,9 +756,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help=f"train the course pose checkpoint ({CHECKPOINT.relative_to(ROOT)})")
     t.add_argument("--out", type=Path, default=CHECKPOINT)
-    t.add_argument("--images", type=int, default=6000)
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--width", type=int, default=32)
+    t.add_argument("--images", type=int, default=4000)
+    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--width", type=int, default=16)
     args = parser.parse_args(argv)
     if args.command == "train":
         train_checkpoint(args.out, args.images, args.epochs, args.width)
