@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -337,8 +338,8 @@ def reference_size(keypoints) -> np.ndarray:
     kp = np.asarray(keypoints, np.float64)
     vis = kp[..., 2] > 0 if kp.shape[-1] == 3 else np.ones(kp.shape[:-1], bool)
     xy = np.where(vis[..., None], kp[..., :2], np.nan)
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (nothing visible) are expected
         side = np.nanmax(xy, axis=-2) - np.nanmin(xy, axis=-2)
     return np.nan_to_num(side.max(-1), nan=0.0)
 
@@ -570,8 +571,8 @@ def match_people(predicted, truth) -> list[tuple[int, int]]:
     if len(pred) == 0 or len(true) == 0:
         return []
     d = np.linalg.norm(pred[:, None, :, :2] - true[None, :, :, :2], axis=-1)
-    with np.errstate(invalid="ignore"), __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore", RuntimeWarning)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (nothing visible) are expected
         cost = np.nan_to_num(np.nanmean(d, axis=-1), nan=1e6)
     return [(int(r), int(c)) for r, c in zip(*linear_sum_assignment(cost))]
 
