@@ -233,4 +233,16 @@ KNOBS = {
         "full": {"dataset": "data/hit_uav_yolo", "folder": None, "split_sizes": None, "seeds_by_split": None,
                  "image_size": 384, "width": 32, "epochs": 60, "batch_size": 16, "learning_rate": 2e-3},
     },
+    "8_3": {
+        # synthetic figures on real photos (utils.pose): the notebook trains on seed 1, the course checkpoint
+        # weights/course/pose_figures64.weights.h5 (python -m utils.pose train) on seed 500; both are tested on
+        # seed 2 (single figures) and seed 3 (multi-person scenes); the marker demo uses seed 4
+        "both": {"image_size": 64, "stride": 4, "sigma": 1.0, "width": 16, "batch_size": 32, "learning_rate": 3e-3,
+                 "train_seed": 1, "test_seed": 2, "scene_seed": 3, "marker_seed": 4, "test_images": 300,
+                 "test_scenes": 40, "checkpoint": "weights/course/pose_figures64.weights.h5", "checkpoint_width": 16,
+                 "photos": ["astronaut", "grace_hopper"]},
+        "fast": {"train_images": 1500, "epochs": 6, "my_photos": None},
+        # full: a longer training of your own, and BlazePose on your photos (data/pose/*.jpg, one person each)
+        "full": {"train_images": 6000, "epochs": 30, "my_photos": "data/pose"},
+    },
 }

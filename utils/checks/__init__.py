@@ -29,3 +29,4 @@ from .segmentation import *  # noqa: F401,F403
 from .generative import *  # noqa: F401,F403
 from .gans import *  # noqa: F401,F403
 from .thermal import *  # noqa: F401,F403
+from .pose import *  # noqa: F401,F403
