@@ -4,13 +4,17 @@ Stage 2 of the licence-plate lab (stage 1, finding and rectifying the plate, is
 :mod:`utils.plates`, taught in ``8_1``). Conventions:
 
 - a **plate** is a rectified plate image, ``(H, W)`` or ``(H, W, 3)`` ``uint8`` (any size;
-  dark characters on a light plate);
+  dark characters on a light plate); the notebook's are ``(32, 144, 3)`` (:data:`PLATE_SIZE`);
 - **character boxes** are a float ``(N, 4)`` array of ``xyxy`` pixel boxes in the plate,
   exclusive ends as in :mod:`utils.detection`, sorted left to right;
-- the **alphabet** is :data:`ALPHABET` (36 classes: digits then capital letters); a plate's
-  text is a ``str`` over it, one character per box.
+- the **alphabet** is :data:`utils.plates.ALPHABET` (33 classes: digits, then capital letters
+  without I, O, Q); a plate's text is a ``str`` over it, one character per box.
 
 What is here:
+
+- data: :func:`synthetic_plates` (rendered plates, warped as an imprecise rectification would,
+  blurred, lit and noised: the training set) and :func:`scene_plates` (plates of
+  :func:`utils.plates.make_scenes` scenes rectified from their corners: the held-out set);
 
 - classical segmentation: :func:`binarise` (Otsu or adaptive), :func:`projection_cuts`
   (vertical projection splitting of merged glyphs), :func:`classical_segment`
@@ -35,8 +39,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-"""The 36 character classes, in class-id order."""
+from utils.plates import ALPHABET  # noqa: E402  (the plates' 33 classes, in class-id order)
+
+PLATE_SIZE = (32, 144)
+"""``(H, W)`` of the rectified plates the notebook reads (:func:`utils.plates.rectify`'s default)."""
 
 SEG_SHAPE = (32, 128)
 """``(H, W)`` the learned segmenter sees: every plate is resized to it."""
@@ -90,8 +96,83 @@ def _text(text, name: str = "text") -> str:
         raise ValueError(f"{name}: expected a str, got {type(text).__name__}")
     bad = sorted(set(text) - set(ALPHABET))
     if bad:
-        raise ValueError(f"{name}: {text!r} has characters outside the alphabet 0-9A-Z: {''.join(bad)!r}")
+        raise ValueError(f"{name}: {text!r} has characters outside the alphabet {ALPHABET}: {''.join(bad)!r}")
     return text
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def _scale_boxes(boxes, src_shape, dst_shape) -> np.ndarray:
+    sy, sx = dst_shape[0] / src_shape[0], dst_shape[1] / src_shape[1]
+    return np.asarray(boxes, np.float64) * np.array([sx, sy, sx, sy])
+
+
+def synthetic_plates(n: int, seed: int, out_size: tuple[int, int] = PLATE_SIZE, heights: tuple[int, int] = (18, 36),
+                     corner_jitter: tuple[float, float] = (0.03, 0.12), max_blur: float = 1.4,
+                     max_noise: float = 8.0, min_contrast: float = 0.5) -> dict:
+    """``n`` training plates as the reader will see them after rectification (``8_2``).
+
+    Each is :func:`utils.plates.render_plate` (height drawn from ``heights``, as plates far from and
+    near the camera; small ones come out blurred when resized, as in a scene), then rectified from a
+    quadrilateral whose corners miss the plate's by up to ``corner_jitter = (x, y)`` of its width
+    and height (as a detector's corners would), to ``out_size``; then the contrast is reduced (to
+    a factor between ``min_contrast`` and 1), a lighting gradient, a Gaussian blur (sigma up to
+    ``max_blur``) and noise (std up to ``max_noise``). Plate ``i`` uses
+    ``np.random.default_rng([seed, i])``. Character boxes follow the warp (the box enclosing
+    each warped character box). Returns ``{"plates": (n, H, W, 3) uint8, "boxes": list of (7, 4)
+    float64 xyxy, "texts": list of str}``.
+    """
+    import cv2
+
+    from utils import plates as P
+
+    oh, ow = int(out_size[0]), int(out_size[1])
+    images, boxes, texts = np.zeros((int(n), oh, ow, 3), np.uint8), [], []
+    yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float32)
+    for i in range(int(n)):
+        rng = np.random.default_rng([int(seed), i])
+        plate = P.render_plate(P.random_plate_text(rng), rng, height=int(rng.integers(heights[0], heights[1] + 1)))
+        h, w = plate.image.shape[:2]
+        quad = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        quad += (rng.uniform(-1, 1, (4, 2)) * np.array(corner_jitter) * [w, h]).astype(np.float32)
+        img = P.rectify(plate.image, quad, (oh, ow)).astype(np.float32)
+        img = img.mean() + rng.uniform(min_contrast, 1.0) * (img - img.mean())
+        m = cv2.getPerspectiveTransform(quad, np.float32([[0, 0], [ow, 0], [ow, oh], [0, oh]]))
+        b = P.corners_to_box(P.apply_homography(m, P.box_corners(plate.char_boxes)))
+        theta = rng.uniform(0, 2 * np.pi)
+        gain = rng.uniform(0.6, 1.15) + rng.uniform(0, 0.4) * (np.cos(theta) * xx / ow + np.sin(theta) * yy / oh - 0.5)
+        img = img * gain[..., None]
+        sigma = rng.uniform(0, max_blur)
+        if sigma > 0.2:
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+        img = img + rng.normal(0, rng.uniform(0, max_noise), img.shape)
+        images[i] = np.clip(img, 0, 255).round().astype(np.uint8)
+        boxes.append(np.clip(b.astype(np.float64), 0, [ow, oh, ow, oh]))
+        texts.append(plate.text)
+    return {"plates": images, "boxes": boxes, "texts": texts}
+
+
+def scene_plates(scenes, out_size: tuple[int, int] = PLATE_SIZE, corners=None) -> dict:
+    """The plates of :class:`utils.plates.PlateScene` scenes, rectified to ``out_size`` (``8_2``).
+
+    ``corners``: ``(N, 4, 2)`` corners to rectify from (e.g. a detector's); default the scenes'
+    true corners. The true character boxes (``plate_char_boxes``, scaled to ``out_size``) are exact
+    only with the true corners. Returns ``{"plates": (N, H, W, 3) uint8, "boxes": list of (7, 4),
+    "texts": list of str}``.
+    """
+    from utils import plates as P
+
+    scenes = list(scenes)
+    corners = [s.corners for s in scenes] if corners is None else list(corners)
+    if len(corners) != len(scenes):
+        raise ValueError(f"corners: one (4, 2) array per scene expected, got {len(corners)} for {len(scenes)} scenes")
+    oh, ow = int(out_size[0]), int(out_size[1])
+    images = np.zeros((len(scenes), oh, ow, 3), np.uint8)
+    for i, (s, c) in enumerate(zip(scenes, corners)):
+        images[i] = P.rectify(s.image, c, (oh, ow))
+    boxes = [_scale_boxes(s.plate_char_boxes, s.plate_shape, (oh, ow)) for s in scenes]
+    return {"plates": images, "boxes": boxes, "texts": [s.text for s in scenes]}
 
 
 # ------------------------------------------------------------------ classical segmentation
@@ -244,21 +325,26 @@ def segmenter_inputs(plates) -> np.ndarray:
     return np.stack(out)[..., None] if out else np.zeros((0, *SEG_SHAPE, 1), np.float32)
 
 
+EDGE_SCALE = 8.0
+"""Left/right edge distances are learned in units of this many columns."""
+
+
 def column_targets(boxes, plate_shape: tuple[int, int], shrink: float = CORE_SHRINK) -> np.ndarray:
-    """The learned segmenter's target for one plate: ``(64, 4)`` float32, one row per column
-    (:data:`SEG_COLUMNS` across the plate): ``[core, inside, top, bottom]`` (``8_2``).
+    """The learned segmenter's target for one plate: ``(64, 6)`` float32, one row per column
+    (:data:`SEG_COLUMNS` across the plate): ``[core, inside, top, bottom, left, right]`` (``8_2``).
 
     ``core`` = 1 where the column lies in the central part of a character (its box without
-    ``shrink`` of its width on each side), ``inside`` = 1 anywhere inside a box (where ``top``
-    and ``bottom``, the box's rows as fractions of the plate height, are learned).
-    ``boxes``: ``(N, 4)`` xyxy in the plate of shape ``plate_shape = (H, W)``.
+    ``shrink`` of its width on each side: neighbours never touch), ``inside`` = 1 anywhere inside a
+    box, where the box is learned: ``top`` and ``bottom`` as fractions of the plate height, ``left``
+    and ``right`` as distances from the column's centre to the box's edges (in :data:`EDGE_SCALE`
+    columns). ``boxes``: ``(N, 4)`` xyxy in the plate of shape ``plate_shape = (H, W)``.
     """
     b = _boxes(boxes)
     h, w = int(plate_shape[0]), int(plate_shape[1])
     if h <= 0 or w <= 0:
         raise ValueError(f"plate_shape={plate_shape}: expected (H, W) > 0")
     width = SEG_COLUMNS
-    t = np.zeros((width, 4), np.float32)
+    t = np.zeros((width, 6), np.float32)
     centres = np.arange(width) + 0.5
     sx = width / w
     for x0, y0, x1, y1 in b:
@@ -269,20 +355,22 @@ def column_targets(boxes, plate_shape: tuple[int, int], shrink: float = CORE_SHR
         t[inside, 1] = 1
         t[inside, 2] = y0 / h
         t[inside, 3] = y1 / h
+        t[inside, 4] = (centres[inside] - a) / EDGE_SCALE
+        t[inside, 5] = (c - centres[inside]) / EDGE_SCALE
     return t
 
 
 def column_loss(y_true, y_pred):
     """Loss of :func:`column_segmenter`: binary cross-entropy of the core logit, plus the L1
-    error of top/bottom on columns inside a character. ``y_true (B, 64, 4)``,
-    ``y_pred (B, 64, 3)``."""
+    error of the box (top, bottom, left, right) on columns inside a character.
+    ``y_true (B, 64, 6)``, ``y_pred (B, 64, 5)``."""
     import keras
     from keras import ops
 
     core = ops.mean(keras.losses.binary_crossentropy(y_true[..., :1], y_pred[..., :1], from_logits=True))
     inside = y_true[..., 1:2]
-    l1 = ops.sum(ops.abs(y_true[..., 2:4] - y_pred[..., 1:3]) * inside) / (ops.sum(inside) + 1.0)
-    return core + 2.0 * l1
+    l1 = ops.sum(ops.abs(y_true[..., 2:6] - y_pred[..., 1:5]) * inside) / (4.0 * ops.sum(inside) + 1.0)
+    return core + l1
 
 
 def column_segmenter(width: int = 8, bn_momentum: float = 0.9, name: str = "column_segmenter"):
@@ -292,8 +380,9 @@ def column_segmenter(width: int = 8, bn_momentum: float = 0.9, name: str = "colu
     (``width``, ``2 width``, ``2 width`` channels), each followed by max pooling (the first halves
     height and width, the others the height only), a ``(4, 1)`` convolution collapses the height,
     two dilated 1-D convolutions along the plate give every column a view of about two
-    characters, and a 1×1 convolution outputs ``(B, 64, 3)``:
-    the core logit, then top and bottom (sigmoid, fractions of the height).
+    characters, and 1×1 convolutions output ``(B, 64, 5)``: the core logit ("is this column in
+    the middle of a character?"), top and bottom (sigmoid, fractions of the height), left and
+    right (distances to the character's edges). BatchNorm momentum 0.9 (short trainings).
     """
     import keras
     from keras import layers
@@ -318,35 +407,37 @@ def column_segmenter(width: int = 8, bn_momentum: float = 0.9, name: str = "colu
         x = layers.ReLU(name=f"context{d}_relu")(x)
     core = layers.Conv1D(1, 1, name="core_logit")(x)
     rows = layers.Conv1D(2, 1, activation="sigmoid", name="top_bottom")(x)
-    outputs = layers.Concatenate(name="columns_out")([core, rows])
+    edges = layers.Conv1D(2, 1, name="left_right")(x)
+    outputs = layers.Concatenate(name="columns_out")([core, rows, edges])
     return keras.Model(inputs, outputs, name=name)
 
 
-def decode_columns(output, plate_shape: tuple[int, int], threshold: float = 0.5, min_columns: int = 2,
-                   shrink: float = CORE_SHRINK) -> np.ndarray:
-    """One plate's segmenter output ``(64, 3)`` → character boxes ``(N, 4)`` xyxy in the plate
+def decode_columns(output, plate_shape: tuple[int, int], threshold: float = 0.5, min_columns: int = 2) -> np.ndarray:
+    """One plate's segmenter output ``(64, 5)`` → character boxes ``(N, 4)`` xyxy in the plate
     of shape ``plate_shape = (H, W)`` (``8_2``).
 
     Each run of at least ``min_columns`` consecutive columns whose core probability exceeds
-    ``threshold`` is one character: its core is widened back by ``1 / (1 - 2 shrink)`` about its
-    centre; its top and bottom are the mean predicted rows over the run.
+    ``threshold`` is one character; its box is the mean over the run of each column's predicted
+    edges (left, right, top, bottom).
     """
     out = np.asarray(output, dtype=np.float64)
-    if out.ndim != 2 or out.shape[1] != 3:
-        raise ValueError(f"output: expected (columns, 3) from column_segmenter, got shape {out.shape}")
+    if out.ndim != 2 or out.shape[1] != 5:
+        raise ValueError(f"output: expected (columns, 5) from column_segmenter, got shape {out.shape}")
     h, w = float(plate_shape[0]), float(plate_shape[1])
     prob = 1 / (1 + np.exp(-out[:, 0]))
     on = np.r_[False, prob > threshold, False]
     starts = np.flatnonzero(on[1:] & ~on[:-1])
     ends = np.flatnonzero(~on[1:] & on[:-1])
     sx = w / out.shape[0]
+    centres = np.arange(out.shape[0]) + 0.5
     boxes = []
     for a, b in zip(starts, ends):
         if b - a < min_columns:
             continue
-        centre, half = (a + b) / 2, (b - a) / (1 - 2 * shrink) / 2
+        left = np.mean(centres[a:b] - out[a:b, 3] * EDGE_SCALE) * sx
+        right = np.mean(centres[a:b] + out[a:b, 4] * EDGE_SCALE) * sx
         top, bottom = out[a:b, 1].mean() * h, out[a:b, 2].mean() * h
-        boxes.append([max(0.0, (centre - half) * sx), max(0.0, top), min(w, (centre + half) * sx), min(h, bottom)])
+        boxes.append([max(0.0, left), max(0.0, top), min(w, right), min(h, bottom)])
     return np.array(boxes, np.float64).reshape(-1, 4)
 
 
@@ -604,20 +695,40 @@ def train_char_classifier(x, y, kind: str = "cnn", epochs: int = 4, batch_size: 
     return model, history, seconds
 
 
-def classify_crops(classifier, crops) -> tuple[str, np.ndarray]:
-    """Crops ``(N, 24, 16, 1)`` → (the characters as a ``str``, ``(N,)`` confidences)."""
+def _format_mask(plate_format: str, n: int) -> np.ndarray | None:
+    """``(n, classes)`` bool: which classes each position of a plate format allows (``L`` a letter,
+    ``D`` a digit, anything else any class); ``None`` when the plate does not have ``len(plate_format)``
+    characters."""
+    if len(plate_format) != n:
+        return None
+    digits = np.array([c.isdigit() for c in ALPHABET])
+    return np.stack([~digits if f == "L" else digits if f == "D" else np.ones_like(digits) for f in plate_format])
+
+
+def classify_crops(classifier, crops, plate_format: str | None = None) -> tuple[str, np.ndarray]:
+    """Crops ``(N, 24, 16, 1)`` of one plate → (the characters as a ``str``, ``(N,)`` confidences).
+    ``plate_format`` (e.g. ``"LLDDLLL"``): when the plate has that many characters, each one is the
+    most probable letter (``L``) or digit (``D``) as its position demands."""
     if len(crops) == 0:
         return "", np.zeros((0,))
     probs = np.asarray(classifier.predict(crops, verbose=0, batch_size=512))
+    return _decode_probs(probs, plate_format)
+
+
+def _decode_probs(probs: np.ndarray, plate_format: str | None) -> tuple[str, np.ndarray]:
+    mask = _format_mask(plate_format, len(probs)) if plate_format else None
+    if mask is not None:
+        probs = np.where(mask, probs, 0.0)
     ids = probs.argmax(axis=1)
     return "".join(ALPHABET[i] for i in ids), probs.max(axis=1)
 
 
-def read_plates(plates, classifier, segmenter=None, boxes_list=None, method: str = "learned") -> list[dict]:
+def read_plates(plates, classifier, segmenter=None, boxes_list=None, method: str = "learned",
+                plate_format: str | None = None) -> list[dict]:
     """Read many plates at once (``8_2``): boxes from ``boxes_list`` if given, else from the
     ``segmenter`` (``method="learned"``) or :func:`classical_segment` (``"classical"``); then the
-    classifier reads each crop. Returns one dict per plate: ``text`` (str), ``boxes`` ``(N, 4)``,
-    ``confidences`` ``(N,)``."""
+    classifier reads each crop (``plate_format``: see :func:`classify_crops`). Returns one dict per
+    plate: ``text`` (str), ``boxes`` ``(N, 4)``, ``confidences`` ``(N,)``."""
     plates = list(plates)
     if boxes_list is None:
         if method == "learned":
@@ -633,18 +744,21 @@ def read_plates(plates, classifier, segmenter=None, boxes_list=None, method: str
         raise ValueError(f"boxes_list: one entry per plate expected, got {len(boxes_list)} for {len(plates)} plates")
     crops = [crop_characters(p, b) for p, b in zip(plates, boxes_list)]
     sizes = [len(c) for c in crops]
-    text, conf = classify_crops(classifier, np.concatenate(crops)) if sum(sizes) else ("", np.zeros(0))
+    probs = (np.asarray(classifier.predict(np.concatenate(crops), verbose=0, batch_size=512)) if sum(sizes)
+             else np.zeros((0, len(ALPHABET))))
     out, start = [], 0
     for b, n in zip(boxes_list, sizes):
-        out.append({"text": text[start:start + n], "boxes": b, "confidences": conf[start:start + n]})
+        text, conf = _decode_probs(probs[start:start + n], plate_format)
+        out.append({"text": text, "boxes": b, "confidences": conf})
         start += n
     return out
 
 
-def read_plate(plate, classifier, segmenter=None, method: str = "learned") -> tuple[str, np.ndarray]:
+def read_plate(plate, classifier, segmenter=None, method: str = "learned",
+               plate_format: str | None = None) -> tuple[str, np.ndarray]:
     """Read one rectified plate (``8_2``): segment it (``method="learned"`` with ``segmenter``,
     or ``"classical"``), classify each character crop. Returns ``(text, boxes (N, 4))``."""
-    r = read_plates([plate], classifier, segmenter, method=method)[0]
+    r = read_plates([plate], classifier, segmenter, method=method, plate_format=plate_format)[0]
     return r["text"], r["boxes"]
 
 
