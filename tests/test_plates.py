@@ -148,3 +148,88 @@ def test_stack_scenes():
     arr = plates.stack_scenes(plates.make_scenes(4, seed=0, size=64))
     assert arr["images"].shape == (4, 64, 64, 3) and arr["boxes"].shape == (4, 4)
     assert arr["corners"].shape == (4, 4, 2) and arr["texts"].shape == (4,)
+
+
+def test_haar_and_edge_baselines_return_boxes_and_scores():
+    s = plates.make_scenes(1, seed=2)[0]
+    for boxes, scores in [plates.haar_plates(s.image, upscale=2), plates.edge_plates(s.image)]:
+        assert boxes.dtype == np.float32 and boxes.shape[1:] == (4,) and scores.shape == (len(boxes),)
+        if len(boxes):
+            assert np.all(boxes[:, 2:] > boxes[:, :2])
+    # a synthetic image with one black-on-white "plate" of vertical bars is found by the edge recipe
+    img = np.full((96, 160, 3), 120, np.uint8)
+    img[36:60, 40:100] = 235
+    img[40:56, 44:96:5] = 10
+    boxes, _ = plates.edge_plates(img)
+    assert len(boxes) and plates.recall_at([np.float32([40, 36, 100, 60])], [boxes], 0.5)[0] == 1.0
+
+
+def test_recall_at():
+    gt = [np.float32([0, 0, 10, 10]), np.float32([[0, 0, 10, 10], [20, 20, 30, 30]])]
+    pred = [np.float32([[0, 0, 10, 9]]), np.zeros((0, 4), np.float32)]
+    r, best = plates.recall_at(gt, pred)
+    assert r == pytest.approx(1 / 3) and best.shape == (3,) and best[0] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="prediction images"):
+        plates.recall_at(gt, pred[:1])
+
+
+def test_detector_targets_and_decoding_round_trip():
+    scenes = plates.make_scenes(2, seed=9, size=64)
+    y = plates.detector_targets([s.plate_box for s in scenes], [s.corners for s in scenes], 64)
+    assert y.shape == (2, 16, 16, 5 + 5) and y.dtype == np.float32
+    # a perfect network output (the targets without the mask channel) decodes back to the truth
+    for s, t in zip(scenes, y):
+        r = plates.decode_plates(t[..., :-1], stride=4)
+        assert len(r["boxes"]) == 1
+        assert np.allclose(r["boxes"][0], s.plate_box, atol=1e-3)
+        assert np.allclose(r["corners"][0], s.corners, atol=1e-3)
+
+
+def test_detector_trains_saves_and_loads(tmp_path):
+    """A tiny training run learns something, detect_plates has the documented shapes, save/load round-trips."""
+    model, hist = plates.train_plate_detector(n=64, seed=1, image_size=64, epochs=2, batch_size=16)
+    assert len(hist["loss"]) == 2 and hist["loss"][1] < hist["loss"][0]
+    s = plates.make_scenes(2, seed=77, size=64)
+    res = plates.detect_plates(model, [x.image for x in s], score_threshold=0.0)
+    assert len(res) == 2
+    for r in res:
+        n = len(r["boxes"])
+        assert r["boxes"].shape == (n, 4) and r["corners"].shape == (n, 4, 2) and r["scores"].shape == (n,)
+    one = plates.detect_plates(model, np.zeros((100, 80, 3), np.uint8), score_threshold=0.0)  # another size
+    assert isinstance(one, dict) and (len(one["boxes"]) == 0 or one["boxes"][:, 2].max() <= 80 * 1.5)
+    path = plates.save_detector(model, tmp_path / "det.keras")
+    again = plates.load_detector(path)
+    x = np.stack([z.image for z in s]).astype(np.float32) / 255
+    assert np.allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="8_1"):
+        plates.load_detector(tmp_path / "missing.keras")
+    with pytest.raises(ValueError, match=".keras"):
+        plates.save_detector(model, tmp_path / "det.h5")
+
+
+def test_openalpr_reader_on_files_in_the_real_format(tmp_path):
+    from utils.images import save_image
+
+    us = tmp_path / "endtoend" / "us"
+    us.mkdir(parents=True)
+    save_image(us / "car1.jpg", np.zeros((400, 600, 3), np.uint8))
+    (us / "car1.txt").write_text("car1.jpg\t243\t356\t115\t57\t627WWI\n")
+    save_image(us / "car2.jpg", np.zeros((300, 500, 3), np.uint8))
+    (us / "car2.txt").write_text("car2.jpg\t10\t20\t100\t50\tABC123\ncar2.jpg\t300\t200\t90\t40\n\n")
+    (us / "orphan.txt").write_text("orphan.jpg\t1\t2\t3\t4\tX\n")  # no image: skipped
+    (tmp_path / "endtoend" / "README.txt").write_text("OpenALPR benchmark\n")  # not an annotation: skipped
+    entries = plates.read_openalpr_annotation(us / "car1.txt")
+    assert entries[0]["image"] == "car1.jpg" and entries[0]["text"] == "627WWI"
+    assert entries[0]["box"].tolist() == [243, 356, 358, 413]
+    items = plates.openalpr_set(tmp_path / "endtoend")
+    assert [i["path"].name for i in items] == ["car1.jpg", "car2.jpg"]
+    assert items[1]["boxes"].shape == (2, 4) and items[1]["texts"] == ["ABC123", ""]
+    (us / "bad.txt").write_text("car1.jpg\t1\tx\t3\t4\n")
+    with pytest.raises(ValueError, match="line 1"):
+        plates.read_openalpr_annotation(us / "bad.txt")
+    with pytest.raises(FileNotFoundError, match="openalpr/benchmarks"):
+        plates.openalpr_set(tmp_path / "nothing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no annotated photos"):
+        plates.openalpr_set(empty)

@@ -23,6 +23,7 @@ Geometry conventions (as in :mod:`utils.data`):
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,13 +262,16 @@ class PlateScene:
 
 @functools.lru_cache(maxsize=None)
 def _scene_photo(name: str) -> np.ndarray:
+    """A package photo, shrunk so that its shorter side is at most 256 pixels (fast crops)."""
+    import cv2
+
     from utils import data
 
-    if name in ("grass", "gravel", "brick"):
-        img = data._background(name)
-        img = np.ascontiguousarray(img)
-    else:
-        img = data.photo(name)
+    img = data._background(name) if name in ("grass", "gravel", "brick") else data.photo(name)
+    f = 256 / min(img.shape[:2])
+    if f < 1:
+        img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    img = np.ascontiguousarray(img)
     img.setflags(write=False)
     return img
 
@@ -410,13 +414,15 @@ def plate_scene(rng: np.random.Generator, size: int = 128, plate_width: tuple[fl
 
     # lighting: a linear gradient in a random direction, then blur and noise
     theta = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-    gain = rng.uniform(0.7, 1.15) + rng.uniform(0, 0.5) * (np.cos(theta) * xx + np.sin(theta) * yy)
+    ramp = np.arange(size, dtype=np.float32) / size - 0.5
+    slope = np.float32(rng.uniform(0, 0.5))
+    gain = np.float32(rng.uniform(0.7, 1.15)) + slope * (np.float32(np.cos(theta)) * ramp[None, :]
+                                                        + np.float32(np.sin(theta)) * ramp[:, None])
     img = img * gain[..., None]
     sigma = rng.uniform(0, max_blur)
     if sigma > 0.2:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-    img = img + rng.normal(0, rng.uniform(0, max_noise), img.shape)
+    img = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(0, max_noise))
     image = np.clip(img, 0, 255).round().astype(np.uint8)
 
     # character boxes of the flat plate mapped by the continuous-frame homography
@@ -444,3 +450,315 @@ def stack_scenes(scenes: list[PlateScene]) -> dict[str, np.ndarray]:
             "boxes": np.stack([s.plate_box for s in scenes]).astype(np.float32),
             "corners": np.stack([s.corners for s in scenes]).astype(np.float32),
             "texts": np.array([s.text for s in scenes])}
+
+
+# ----------------------------------------------------------------------------- classical baselines
+
+HAAR_CASCADE = "haarcascade_russian_plate_number.xml"
+"""OpenCV's Russian plate cascade (ships in ``cv2.data``): the classical baseline of ``8_1``. It is a
+trained (pretrained) model: it appears only as the baseline the course's own detector must beat."""
+
+
+def haar_plates(image: np.ndarray, upscale: float = 1.0, scale_factor: float = 1.1, min_neighbors: int = 3,
+                cascade=None):
+    """Plates found by OpenCV's Russian plate Haar cascade (``8_1``'s first baseline).
+
+    ``image``: RGB ``(H, W, 3)`` uint8; ``upscale``: the image is enlarged this much first (the
+    cascade's smallest window is 60×20 pixels, larger than most plates in a 128×128 scene).
+    Returns ``(boxes (N, 4) float32 xyxy in image pixels, scores (N,) float32)``: the score is the
+    cascade's level weight (its confidence at the last stage).
+    """
+    import cv2
+
+    if cascade is None:
+        cascade = _cascade()
+    gray = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2GRAY) if np.ndim(image) == 3 else np.asarray(image)
+    if upscale != 1:
+        gray = cv2.resize(gray, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
+    rects, _, weights = cascade.detectMultiScale3(gray, scaleFactor=scale_factor, minNeighbors=min_neighbors,
+                                                  outputRejectLevels=True)
+    if len(rects) == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    b = np.asarray(rects, np.float32).reshape(-1, 4)
+    b[:, 2:] += b[:, :2]
+    return b / np.float32(upscale), np.asarray(weights, np.float32).reshape(-1)
+
+
+@functools.lru_cache(maxsize=1)
+def _cascade():
+    import cv2
+
+    path = Path(cv2.data.haarcascades) / HAAR_CASCADE
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise FileNotFoundError(f"{path} did not load: reinstall opencv-contrib-python-headless")
+    return cascade
+
+
+def edge_plates(image: np.ndarray, aspect: tuple[float, float] = (2.0, 7.0), min_area: float = 0.004,
+                max_area: float = 0.3, kernel: tuple[int, int] = (9, 3)):
+    """Plate candidates from vertical edges and morphology (``8_1``'s second baseline).
+
+    Characters make dense vertical edges: horizontal Sobel on the gray image, Otsu threshold, a closing
+    with a wide ``kernel`` (width, height) that merges a plate's characters into one blob, an opening
+    that removes thin lines, then the external contours whose bounding box has a width/height ratio in
+    ``aspect`` and an area between ``min_area`` and ``max_area`` of the image. Scores: the fraction of
+    edge pixels in the box (denser = more plate-like). Returns ``(boxes (N, 4) float32 xyxy, scores (N,))``.
+    """
+    import cv2
+
+    img = np.asarray(image)
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    gray = cv2.GaussianBlur(gray, (3, 3), 0)
+    edges = np.abs(cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3))
+    edges = np.uint8(np.clip(edges / max(edges.max(), 1e-6) * 255, 0, 255))
+    _, binary = cv2.threshold(edges, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, kernel))
+    opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
+    contours, _ = cv2.findContours(opened, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    area = gray.shape[0] * gray.shape[1]
+    boxes, scores = [], []
+    for c in contours:
+        x, y, w, h = cv2.boundingRect(c)
+        if h == 0 or not (aspect[0] <= w / h <= aspect[1]) or not (min_area <= w * h / area <= max_area):
+            continue
+        boxes.append([x, y, x + w, y + h])
+        scores.append(float((binary[y:y + h, x:x + w] > 0).mean()))
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    return np.asarray(boxes, np.float32).reshape(-1, 4)[order], np.asarray(scores, np.float32)[order]
+
+
+def recall_at(gt_boxes, pred_boxes, iou_threshold: float = 0.5) -> tuple[float, np.ndarray]:
+    """Fraction of ground-truth plates hit by some prediction with IoU >= ``iou_threshold``, and the best
+    IoU of each ground truth (``(N,)``; 0 where nothing was predicted). ``gt_boxes``: one ``(4,)`` or
+    ``(K, 4)`` per image; ``pred_boxes``: one ``(D, 4)`` per image."""
+    from utils import detection
+
+    if len(gt_boxes) != len(pred_boxes):
+        raise ValueError(f"recall_at: {len(gt_boxes)} ground-truth images but {len(pred_boxes)} prediction images")
+    best = []
+    for g, p in zip(gt_boxes, pred_boxes):
+        g = np.asarray(g, np.float32).reshape(-1, 4)
+        p = np.asarray(p, np.float32).reshape(-1, 4)
+        best.extend(detection.iou(g, p).max(axis=1) if len(p) else np.zeros(len(g)))
+    best = np.asarray(best, np.float64)
+    return float((best >= iou_threshold).mean()) if len(best) else float("nan"), best
+
+
+# ----------------------------------------------------------------------------- the course's detector
+
+DETECTOR_CHANNELS = ("plate", "top-left", "top-right", "bottom-right", "bottom-left")
+"""The detector's heat channels: the plate's box, then one per corner (a small box centred on it)."""
+CORNER_BOX = 6.0
+"""Side in pixels of the small box each corner is trained as (its centre is the corner)."""
+
+
+def detector_targets(boxes, corners, image_size: int = 128, stride: int = 4, corner_box: float = CORNER_BOX):
+    """CenterNet targets (``utils.heatmaps.box_targets``) for plates and their corners: one list entry per
+    image, ``boxes[i]`` ``(K, 4)`` (or ``(4,)``) xyxy and ``corners[i]`` ``(K, 4, 2)`` (or ``(4, 2)``).
+    Returns float32 ``(N, S/stride, S/stride, 5 + 5)``: channel 0 is the plate, 1..4 the corners."""
+    from utils import heatmaps
+
+    if len(boxes) != len(corners):
+        raise ValueError(f"detector_targets: {len(boxes)} box entries but {len(corners)} corner entries")
+    bl, cl = [], []
+    for b, c in zip(boxes, corners):
+        b = np.asarray(b, np.float32).reshape(-1, 4)
+        c = np.asarray(c, np.float32).reshape(-1, 4, 2)
+        if len(b) != len(c):
+            raise ValueError(f"detector_targets: {len(b)} plates but {len(c)} sets of corners in one image")
+        half = corner_box / 2
+        cb = np.concatenate([c - half, c + half], axis=2).reshape(-1, 4)
+        bl.append(np.vstack([b, cb]))
+        cl.append(np.concatenate([np.zeros(len(b), int), np.tile(np.arange(1, 5), len(b))]))
+    return heatmaps.box_targets_batch(bl, cl, (image_size, image_size), len(DETECTOR_CHANNELS), stride)
+
+
+def plate_detector(image_size: int = 128, width: int = 8, stride: int = 4):
+    """The course's plate detector: ``utils.heatmaps.centernet`` with 5 heat channels
+    (:data:`DETECTOR_CHANNELS`), trained from scratch. Input ``(B, S, S, 3)`` float in 0..1."""
+    from utils import heatmaps
+
+    return heatmaps.centernet((image_size, image_size, 3), len(DETECTOR_CHANNELS), width=width, stride=stride,
+                              name="plate_detector")
+
+
+def train_plate_detector(scenes: list[PlateScene] | None = None, n: int = 1000, seed: int = 100,
+                         image_size: int = 128, epochs: int = 5, width: int = 8, batch_size: int = 32,
+                         learning_rate: float = 2e-3, verbose: int = 0, model=None):
+    """Train :func:`plate_detector` from scratch on synthetic scenes (``8_1``; ``8_2`` calls it when
+    8_1's saved detector is missing). ``scenes`` default to ``make_scenes(n, seed, image_size)``.
+    Returns ``(model, history)`` (``history``: Keras' dict of per-epoch losses)."""
+    import keras
+
+    from utils import heatmaps
+
+    if scenes is None:
+        scenes = make_scenes(n, seed, size=image_size)
+    if not scenes:
+        raise ValueError("train_plate_detector: no training scenes")
+    if scenes[0].image.shape[:2] != (image_size, image_size):
+        raise ValueError(f"scenes are {scenes[0].image.shape[:2]}, expected image_size {image_size}")
+    x = np.stack([s.image for s in scenes]).astype(np.float32) / 255.0
+    y = detector_targets([s.plate_box for s in scenes], [s.corners for s in scenes], image_size)
+    if model is None:
+        model = plate_detector(image_size, width)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=heatmaps.centernet_loss)
+    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
+    return model, hist.history
+
+
+def _as_batch(model, images):
+    import cv2
+
+    size = int(model.input_shape[1])
+    out, scales = [], []
+    for img in images:
+        img = np.asarray(img)
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ValueError(f"detect_plates: expected RGB (H, W, 3) uint8 images, got {img.shape} {img.dtype}")
+        h, w = img.shape[:2]
+        if (h, w) != (size, size):
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if max(h, w) > size else cv2.INTER_LINEAR)
+        out.append(img)
+        scales.append((w / size, h / size))
+    return np.stack(out).astype(np.float32) / 255.0, scales
+
+
+def decode_plates(output, stride: int = 4, score_threshold: float = 0.3, max_plates: int = 5,
+                  corner_threshold: float = 0.05):
+    """Plates from one image's detector output ``(S/4, S/4, 5 + 4)``: ``dict(boxes (N, 4) float32 xyxy,
+    corners (N, 4, 2) float32, scores (N,) float32)`` in the network's input pixels, best first.
+
+    Boxes: the plate channel's peaks (``utils.heatmaps.decode_boxes``). Corners: for each box and
+    corner channel, the best corner peak inside the box enlarged by a quarter of its size on each side;
+    where there is none, the box's own corner."""
+    from utils import heatmaps
+
+    boxes, scores, ids = heatmaps.decode_boxes(output, stride=stride, score_threshold=min(score_threshold,
+                                               corner_threshold), max_detections=100)
+    keep = (ids == 0) & (scores >= score_threshold)
+    pb, ps = boxes[keep][:max_plates], scores[keep][:max_plates]
+    corners = box_corners(pb) if len(pb) else np.zeros((0, 4, 2), np.float32)
+    for i, b in enumerate(pb):
+        mx, my = (b[2] - b[0]) / 4, (b[3] - b[1]) / 4
+        for k in range(1, 5):
+            cand = boxes[ids == k]  # best first
+            centres = (cand[:, :2] + cand[:, 2:]) / 2
+            inside = ((centres[:, 0] >= b[0] - mx) & (centres[:, 0] <= b[2] + mx)
+                      & (centres[:, 1] >= b[1] - my) & (centres[:, 1] <= b[3] + my))
+            if inside.any():
+                corners[i, k - 1] = centres[np.argmax(inside)]
+    return {"boxes": pb.astype(np.float32), "corners": corners.astype(np.float32), "scores": ps.astype(np.float32)}
+
+
+def detect_plates(model, images, score_threshold: float = 0.3, max_plates: int = 5, batch_size: int = 64):
+    """Run the plate detector on one RGB ``(H, W, 3)`` uint8 image or a list of them (``8_1``, ``8_2``).
+
+    Images of another size than the model's input are resized to it and the results scaled back.
+    Returns, per image, ``dict(boxes (N, 4) float32 xyxy, corners (N, 4, 2) float32 in
+    :data:`CORNER_ORDER`, scores (N,) float32)`` (a single dict for a single image)."""
+    single = isinstance(images, np.ndarray) and images.ndim == 3
+    batch = [images] if single else list(images)
+    if not batch:
+        return []
+    x, scales = _as_batch(model, batch)
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    stride = int(model.input_shape[1]) // int(out.shape[1])
+    results = []
+    for o, (sx, sy) in zip(out, scales):
+        r = decode_plates(o, stride, score_threshold, max_plates)
+        r["boxes"] = r["boxes"] * np.float32([sx, sy, sx, sy])
+        r["corners"] = r["corners"] * np.float32([sx, sy])
+        results.append(r)
+    return results[0] if single else results
+
+
+def save_detector(model, path) -> Path:
+    """Save a trained detector (Keras ``.keras`` file) atomically: a failed write leaves an existing file intact."""
+    from utils.images import write_atomically
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"{path}: the detector is saved as a .keras file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    def write(tmp: Path) -> None:
+        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
+        try:
+            model.save(keras_tmp)
+            os.replace(keras_tmp, tmp)
+        finally:
+            keras_tmp.unlink(missing_ok=True)
+
+    return write_atomically(path, write)
+
+
+def load_detector(path):
+    """Load a detector saved by :func:`save_detector` (``8_2`` uses 8_1's); a clear error if it is missing."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run notebook 8_1 (it saves its detector there), "
+                                "or train one with utils.plates.train_plate_detector()")
+    return keras.models.load_model(path, compile=False)
+
+
+# ----------------------------------------------------------------------------- a real set (full mode)
+
+
+def read_openalpr_annotation(path) -> list[dict]:
+    """Parse one annotation file of the openalpr ``benchmarks`` set (``endtoend/<region>/<name>.txt``).
+
+    Each line is ``<image file>\\t<x>\\t<y>\\t<width>\\t<height>\\t<plate text>`` (pixels, top-left
+    corner and size; the text may be missing). Returns one dict per plate: ``image`` (the file name),
+    ``box`` ``(4,)`` float32 xyxy, ``text`` (str, possibly empty). Blank lines are skipped; a malformed
+    line raises ``ValueError`` naming the file and line.
+    """
+    path = Path(path)
+    plates_ = []
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        parts = [p.strip() for p in parts]
+        try:
+            x, y, w, h = (float(v) for v in parts[1:5])
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}, line {n}: expected '<image>\\t<x>\\t<y>\\t<width>\\t<height>\\t<text>', "
+                             f"got {line!r}") from None
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{path}, line {n}: plate width and height must be positive, got {w} x {h}")
+        plates_.append({"image": parts[0], "box": np.float32([x, y, x + w, y + h]),
+                        "text": " ".join(parts[5:]).strip()})
+    return plates_
+
+
+def openalpr_set(folder, limit: int | None = None) -> list[dict]:
+    """The openalpr benchmark photos under ``folder`` (e.g. ``data/openalpr/endtoend``; searched
+    recursively): one dict per photo, ``path`` (Path), ``boxes`` ``(K, 4)`` float32 xyxy, ``texts``
+    (list of str), sorted by path. Images are not loaded (:func:`utils.images.load_image` does).
+    A missing folder or one without annotated photos raises ``FileNotFoundError`` with what to do."""
+    folder = Path(folder)
+    how = ("clone https://github.com/openalpr/benchmarks and copy (or link) its endtoend/ folder there "
+           "(AGPL-3.0 data: keep it in data/, never commit it)")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist: {how}")
+    items = []
+    for txt in sorted(folder.rglob("*.txt")):
+        try:
+            entries = read_openalpr_annotation(txt)
+        except ValueError:
+            continue  # README files and other text: not annotations
+        if not entries:
+            continue
+        image = txt.parent / entries[0]["image"]
+        if not image.is_file():
+            continue
+        items.append({"path": image, "boxes": np.stack([e["box"] for e in entries]).astype(np.float32),
+                      "texts": [e["text"] for e in entries]})
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise FileNotFoundError(f"{folder} holds no annotated photos (<name>.jpg beside <name>.txt): {how}")
+    return items
