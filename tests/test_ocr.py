@@ -139,23 +139,23 @@ def test_binarise_is_polarity_proof_and_rejects_bad_input():
 def test_column_targets_round_trip_through_the_decoder():
     plate, boxes = render("AB123CD")
     t = ocr.column_targets(boxes, plate.shape)
-    assert t.shape == (ocr.SEG_COLUMNS, 4) and t[:, 0].sum() < t[:, 1].sum()
+    assert t.shape == (ocr.SEG_COLUMNS, 6) and t[:, 0].sum() < t[:, 1].sum()
     # the cores of neighbours never touch: one run per character
     runs = np.flatnonzero(np.diff(np.r_[0, t[:, 0], 0]) == 1)
     assert len(runs) == 7
-    perfect = np.c_[np.where(t[:, 0] > 0, 10.0, -10.0), t[:, 2], t[:, 3]]
+    perfect = np.c_[np.where(t[:, 0] > 0, 10.0, -10.0), t[:, 2:6]]
     decoded = ocr.decode_columns(perfect, plate.shape)
     m = ocr.segmentation_metrics([boxes], [decoded])
-    assert m["f1"] == 1.0 and m["mean_iou"] > 0.8
+    assert m["f1"] == 1.0 and m["mean_iou"] > 0.99  # a perfect output decodes to the exact boxes
     with pytest.raises(ValueError, match="column_segmenter"):
-        ocr.decode_columns(np.zeros((64, 2)), plate.shape)
+        ocr.decode_columns(np.zeros((64, 3)), plate.shape)
 
 
 def test_networks_have_the_documented_shapes():
     seg = ocr.column_segmenter()
     x = ocr.segmenter_inputs([render("AB1")[0], np.zeros((30, 90, 3), np.uint8)])
     assert x.shape == (2, *ocr.SEG_SHAPE, 1)
-    assert seg(x).shape == (2, ocr.SEG_COLUMNS, 3)
+    assert seg(x).shape == (2, ocr.SEG_COLUMNS, 5)
     for kind in ("cnn", "resnet"):
         clf = ocr.char_classifier(kind)
         out = np.asarray(clf(np.zeros((3, *ocr.CHAR_SHAPE, 1), np.float32)))
@@ -174,6 +174,9 @@ def test_crops_and_character_set():
     assert np.isfinite(off_plate).all()
     x, y = ocr.character_set([plate], [boxes], ["AB12"], np.random.default_rng(0), copies=2)
     assert x.shape == (12, *ocr.CHAR_SHAPE, 1) and y.tolist() == [10, 11, 1, 2] * 3
+    x2, _ = ocr.character_set([plate], [boxes], ["AB12"], copies=0, extra_boxes=[boxes + 1])
+    x3, _ = ocr.character_set([plate], [boxes], ["AB12"], copies=0, extra_boxes=[boxes[:3]])  # wrong count: unused
+    assert len(x2) == 8 and len(x3) == 4
     j1 = ocr.jitter_boxes(boxes, np.random.default_rng(1))
     assert np.allclose(j1, ocr.jitter_boxes(boxes, np.random.default_rng(1))) and not np.allclose(j1, boxes)
     with pytest.raises(ValueError, match="4 boxes but text"):
@@ -251,3 +254,41 @@ def test_report_bad_inputs_leave_the_old_file(tmp_path):
         (tmp_path / "ro").chmod(0o500)
         with pytest.raises(OSError):
             ocr.write_report(tmp_path / "ro", RESULTS)
+
+
+# ------------------------------------------------------------------ data and the pipeline
+
+
+def test_synthetic_and_scene_plates():
+    from utils import plates
+
+    a, b = ocr.synthetic_plates(6, seed=3), ocr.synthetic_plates(6, seed=3)
+    assert a["plates"].shape == (6, *ocr.PLATE_SIZE, 3) and a["plates"].dtype == np.uint8
+    assert np.array_equal(a["plates"], b["plates"]) and a["texts"] == b["texts"]
+    for boxes, text in zip(a["boxes"], a["texts"]):
+        assert boxes.shape == (len(text), 4) and (boxes[:, 2] > boxes[:, 0]).all()
+        assert (boxes >= 0).all() and (boxes[:, 2] <= ocr.PLATE_SIZE[1]).all()
+    scenes = plates.make_scenes(8, seed=5, size=256)
+    held = ocr.scene_plates(scenes)
+    assert held["plates"].shape == (8, *ocr.PLATE_SIZE, 3) and held["texts"] == [s.text for s in scenes]
+    # the classical segmenter on the plates module's rendered, warped and rectified plates
+    m = ocr.segmentation_metrics(held["boxes"], [ocr.classical_segment(p) for p in held["plates"]])
+    assert m["f1"] >= 0.8
+    with pytest.raises(ValueError, match="corners"):
+        ocr.scene_plates(scenes, corners=[s.corners for s in scenes[:2]])
+
+
+def test_read_scenes_returns_the_documented_structure():
+    from utils import plates
+
+    scenes = plates.make_scenes(2, seed=9, size=128)
+    detector = plates.plate_detector(128)
+    out = ocr.read_scenes([s.image for s in scenes], detector, ocr.column_segmenter(), ocr.char_classifier(),
+                          score_threshold=0.0, max_plates=2)
+    assert len(out) == 2 and all(isinstance(r, list) for r in out)
+    for found in out:
+        for p in found:
+            assert p["box"].shape == (4,) and p["corners"].shape == (4, 2) and p["plate"].shape == (*ocr.PLATE_SIZE, 3)
+            assert isinstance(p["text"], str) and len(p["text"]) == len(p["plate_char_boxes"]) == len(p["char_boxes"])
+            assert p["char_polygons"].shape == (len(p["text"]), 4, 2)
+    assert ocr.read_scenes([], detector, None, None) == []

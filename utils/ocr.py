@@ -613,9 +613,11 @@ def crop_characters(plate, boxes, margin: float = 0.08) -> np.ndarray:
 
 
 def character_set(plates, boxes_list, texts, rng: np.random.Generator | None = None, jitter: float = 0.12,
-                  copies: int = 2, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  copies: int = 2, exact: bool = True, extra_boxes=None) -> tuple[np.ndarray, np.ndarray]:
     """Training crops for the character classifier (``8_2``): for every plate, ``exact`` crops
-    at the true boxes (optional) plus ``copies`` crops at :func:`jitter_boxes` of them.
+    at the true boxes (optional) plus ``copies`` crops at :func:`jitter_boxes` of them, plus crops
+    at ``extra_boxes[i]`` (optional: e.g. the segmenter's own boxes of training plate ``i``, used
+    where it found as many characters as the text has, left to right).
     Returns ``x (M, 24, 16, 1)`` float32 and ``y (M,)`` int class ids in :data:`ALPHABET`."""
     rng = rng or np.random.default_rng(0)
     xs, ys = [], []
@@ -625,6 +627,8 @@ def character_set(plates, boxes_list, texts, rng: np.random.Generator | None = N
             raise ValueError(f"plate {i}: {len(b)} boxes but text {text!r} has {len(text)} characters")
         labels = np.array([ALPHABET.index(c) for c in text], np.int64)
         variants = ([b] if exact else []) + [jitter_boxes(b, rng, jitter) for _ in range(copies)]
+        if extra_boxes is not None and len(_boxes(extra_boxes[i], f"extra_boxes[{i}]")) == len(text):
+            variants.append(_boxes(extra_boxes[i]))
         for v in variants:
             xs.append(crop_characters(plate, v))
             ys.append(labels)
@@ -760,6 +764,55 @@ def read_plate(plate, classifier, segmenter=None, method: str = "learned",
     or ``"classical"``), classify each character crop. Returns ``(text, boxes (N, 4))``."""
     r = read_plates([plate], classifier, segmenter, method=method, plate_format=plate_format)[0]
     return r["text"], r["boxes"]
+
+
+def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, int] = PLATE_SIZE,
+                plate_format: str | None = None, score_threshold: float = 0.3, threshold: float = 0.5,
+                max_plates: int = 5) -> list[list[dict]]:
+    """The whole two-stage pipeline (``8_2``): image → plates → characters → text.
+
+    Stage 1, :func:`utils.plates.detect_plates` finds each plate's box and four corners (the
+    detector runs at its own input size; results come back in the image's pixels); the plate is
+    rectified from its corners to ``plate_size`` (:func:`utils.plates.rectify`). Stage 2, the
+    learned ``segmenter`` (:func:`column_segmenter`) finds the characters and the ``classifier``
+    reads them (:func:`read_plates`). ``images``: a list of RGB ``(H, W, 3)`` uint8 images.
+
+    Returns, per image, a list of plates (best score first), each a dict: ``box`` ``(4,)`` and
+    ``corners`` ``(4, 2)`` in the image, ``score``, ``plate`` (the rectified image), ``text``,
+    ``plate_char_boxes`` ``(N, 4)`` in the rectified plate, ``char_polygons`` ``(N, 4, 2)`` and
+    ``char_boxes`` ``(N, 4)`` (the polygons' enclosing boxes) in the image.
+    """
+    import cv2
+
+    from utils import plates as P
+
+    images = list(images)
+    if not images:
+        return []
+    detections = P.detect_plates(detector, images, score_threshold=score_threshold, max_plates=max_plates)
+    oh, ow = int(plate_size[0]), int(plate_size[1])
+    flat = np.float32([[0, 0], [ow, 0], [ow, oh], [0, oh]])
+    rectified, owner = [], []
+    for i, (img, det) in enumerate(zip(images, detections)):
+        for k, c in enumerate(det["corners"]):
+            rectified.append(P.rectify(img, c, (oh, ow)))
+            owner.append((i, k))
+    boxes_list = learned_segment(segmenter, rectified, threshold) if rectified else []
+    reads = read_plates(rectified, classifier, boxes_list=boxes_list, plate_format=plate_format) if rectified else []
+    out: list[list[dict]] = [[] for _ in images]
+    for (i, k), plate, r in zip(owner, rectified, reads):
+        det = detections[i]
+        m = cv2.getPerspectiveTransform(flat, np.float32(det["corners"][k]))
+        polygons = P.apply_homography(m, P.box_corners(r["boxes"])) if len(r["boxes"]) else np.zeros((0, 4, 2), np.float32)
+        out[i].append({"box": det["boxes"][k], "corners": det["corners"][k], "score": float(det["scores"][k]),
+                       "plate": plate, "text": r["text"], "plate_char_boxes": r["boxes"],
+                       "char_polygons": polygons, "char_boxes": P.corners_to_box(polygons).reshape(-1, 4)})
+    return out
+
+
+def read_scene(image, detector, segmenter, classifier, **kwargs) -> list[dict]:
+    """:func:`read_scenes` on one image: its list of plates (``kwargs`` as there)."""
+    return read_scenes([image], detector, segmenter, classifier, **kwargs)[0]
 
 
 # ----------------------------------------------------------------------------- the report
