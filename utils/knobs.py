@@ -245,4 +245,29 @@ KNOBS = {
         # full: a longer training of your own, and BlazePose on your photos (data/pose/*.jpg, one person each)
         "full": {"train_images": 6000, "epochs": 30, "my_photos": "data/pose"},
     },
+    "8_1": {
+        # synthetic plate scenes (utils.plates): train on seed train_seed, measure on test_seed (never trained on);
+        # the detector (utils.heatmaps.centernet, 5 heat channels) is trained from scratch and saved to detector_path
+        # (8_2 loads it); real_data: the openalpr benchmark photos with plate boxes (full mode), None in fast mode
+        # pool: the detector averages 2x2 pixels before its CenterNet (same output grid, about half the work)
+        "both": {"train_seed": 100, "test_seed": 8100, "test_scenes": 200, "width": 8, "pool": 2, "batch_size": 32,
+                 "learning_rate": 4e-3, "haar_upscale": 3, "score_threshold": 0.3,
+                 "detector_path": "outputs/plate_detector_8_1.keras"},
+        "fast": {"image_size": 128, "train_scenes": 1000, "epochs": 8, "real_data": None, "real_limit": 0},
+        "full": {"image_size": 128, "train_scenes": 6000, "epochs": 20, "real_data": "data/openalpr/endtoend",
+                 "real_limit": 500},
+    },
+    "8_2": {
+        # training plates: utils.ocr.synthetic_plates(seed train_seed); held-out scenes: utils.plates.make_scenes(seed
+        # test_seed, scene_size), never used in any training (8_1 trains its detector on seed 100); detector_path: 8_1's
+        # saved detector (trained here with the detector_* knobs when it is missing); nothing pretrained anywhere
+        "both": {"train_seed": 11, "test_seed": 8200, "scene_size": 256, "plate_format": "LLDDLLL",
+                 "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 2,
+                 "batch_size": 64, "learning_rate": 5e-3, "detector_path": "outputs/plate_detector_8_1.keras",
+                 "detector_seed": 100, "report_dir": "outputs/8_2"},
+        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_epochs": 3, "test_scenes": 150,
+                 "detector_scenes": 600, "detector_epochs": 4},
+        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_epochs": 10, "test_scenes": 1000,
+                 "detector_scenes": 6000, "detector_epochs": 20},
+    },
 }
