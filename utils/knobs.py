@@ -213,11 +213,16 @@ KNOBS = {
     "6_3": {
         # fast: 16x16 patches cut from the shipped colour photos (generative.photo_patches), the course checkpoint
         # weights/course/dcgan_patches16.weights.h5 (python -m utils.generative train-dcgan); full: CIFAR-10 32x32
-        # (keras.datasets download), no checkpoint: the notebook's own longer run is the model measured
+        # from weights/cifar-10-python.tar.gz (python -m utils.weights fetch cifar-10-python.tar.gz, or make weights),
+        # no checkpoint: the notebook's own longer run is the model measured. learning_rate: both Adams of the
+        # notebook's run (fast: a faster start for ~190 steps); ema_decay: the generator's moving average
+        # (horizon ~1 / (1 - decay) steps); eval_every: training steps between two Fréchet distances
         "both": {"latent_dim": 64, "batch_size": 64, "eval_images": 800, "extractor_epochs": 5, "win_lr_ratio": 30.0},
         "fast": {"dataset": "patches16", "image_size": 16, "train_images": 4000, "epochs": 3,
+                 "learning_rate": 5e-4, "ema_decay": 0.95, "eval_every": 16,
                  "checkpoint": "weights/course/dcgan_patches16.weights.h5"},
-        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25, "checkpoint": None},
+        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25,
+                 "learning_rate": 2e-4, "ema_decay": 0.999, "eval_every": 500, "checkpoint": None},
     },
     "7_1": {
         # demo_seed: the scenes shown and the HIT-UAV-style sample; agc: the gain control feeding the detector
