@@ -188,3 +188,44 @@ def test_visdrone_folder(tmp_path):
         aerial.visdrone_samples(root)
     with pytest.raises(FileNotFoundError, match="VisDrone"):
         aerial.visdrone_samples(tmp_path / "nowhere")
+
+
+def test_coco_evaluate_reports_ap_by_size():
+    """AP_small/medium/large are pycocotools' stats[3:6]; a size without ground truth is nan."""
+    from utils import detection as det
+
+    rng = np.random.default_rng(5)
+    gts, preds = [], []
+    for _ in range(20):
+        side = rng.choice([8.0, 50.0], 6)
+        xy = rng.uniform(0, 400, (6, 2))
+        boxes = np.c_[xy, xy + side[:, None]]
+        gts.append({"boxes": boxes, "class_ids": np.ones(6, int)})
+        noisy = boxes + rng.normal(0, 1.5, boxes.shape)
+        preds.append({"boxes": noisy, "scores": rng.random(6), "class_ids": np.ones(6, int)})
+    got = det.coco_evaluate(gts, preds)
+    assert 0 < got["AP_small"] < got["AP50_small"] <= 1 and 0 < got["AP_medium"] <= 1
+    assert got["AP_small"] < got["AP_medium"]  # the same 1.5 px of noise costs more IoU on 8 px boxes
+    assert np.isnan(got["AP_large"])
+
+
+@pytest.mark.parametrize("name", ["tile_windows", "boxes_in_window"])
+def test_checks_pass_the_reference_and_fail_mistakes(name, monkeypatch, capsys):
+    from utils import checks
+    from utils.checks import CheckFailed
+
+    good = {"tile_windows": lambda size, tile, step: aerial.tile_windows(size, tile, step=step),
+            "boxes_in_window": aerial.boxes_in_window}[name]
+    bad = {"tile_windows": lambda size, tile, step: [[x, y, x + tile, y + tile]  # forgets the flush last tile
+                                                     for y in range(0, size[0] - tile + 1, step)
+                                                     for x in range(0, size[1] - tile + 1, step)],
+           "boxes_in_window": lambda b, w, m: aerial.boxes_in_window(b, w, m)[0] + [w[0], w[1], w[0], w[1]]}[name]
+    check = getattr(checks, name)
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    assert check(good) is good
+    with pytest.raises(CheckFailed, match="hint"):
+        check(bad)
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "0")
+    used = check(bad)
+    assert used is not bad and "reference" in capsys.readouterr().out
+    assert check(used) is used  # the reference passes its own check

@@ -28,3 +28,4 @@ from .transfer import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .generative import *  # noqa: F401,F403
 from .gans import *  # noqa: F401,F403
+from .aerial import *  # noqa: F401,F403
