@@ -361,13 +361,14 @@ def cut_tile(image: np.ndarray, window) -> np.ndarray:
 
 
 def cut_tiles(ds, split: str, tile: int, step: int, min_visible: float = 0.5, keep_empty: float = 0.25,
-              seed: int = 0):
+              seed: int = 0, clip: Callable | None = None):
     """Training tiles from a YOLO data set split on disk (``7_2``).
 
     Every image of ``ds.splits[split]`` (a :class:`utils.datasets.YoloDataset` read by
     :func:`utils.datasets.read_dataset`) is loaded, cut along :func:`tile_windows` and each tile's
     boxes taken by :func:`boxes_in_window`. Tiles without any object are kept with probability
-    ``keep_empty`` (seeded), so the detector still sees plain background.
+    ``keep_empty`` (seeded), so the detector still sees plain background. ``clip`` replaces
+    :func:`boxes_in_window` (the notebook passes the student's own).
 
     Returns ``(tiles (N, tile, tile, 3) uint8, boxes [ (K, 4) float ], class_ids [ (K,) int ])``,
     class ids 0-based in ``ds.names``.
@@ -375,6 +376,7 @@ def cut_tiles(ds, split: str, tile: int, step: int, min_visible: float = 0.5, ke
     from utils.images import load_image
 
     rng = np.random.default_rng(seed)
+    clip = clip or boxes_in_window
     tiles, all_boxes, all_ids = [], [], []
     for sample in ds.splits[split]:
         image = sample.image if isinstance(sample.image, np.ndarray) else load_image(sample.image)
@@ -382,7 +384,7 @@ def cut_tiles(ds, split: str, tile: int, step: int, min_visible: float = 0.5, ke
         boxes = np.array([o.bbox for o in ann.objects]).reshape(-1, 4)
         ids = np.array([ds.names.index(o.label) for o in ann.objects], int)
         for window in tile_windows(image.shape[:2], tile, step):
-            b, keep = boxes_in_window(boxes, window, min_visible)
+            b, keep = clip(boxes, window, min_visible)
             if len(keep) == 0 and rng.random() >= keep_empty:
                 continue
             tiles.append(cut_tile(image, window))

@@ -227,8 +227,8 @@ KNOBS = {
                  "batch_size": 32, "learning_rate": 2e-3},
         # fast: synthetic 512 x 512 scenes written to a YOLO folder; full: VisDrone-DET (train and val folders
         # from https://github.com/VisDrone/VisDrone-Dataset unzipped into data/), the val images as the test set
-        "fast": {"source": "synthetic", "folder": "outputs/aerial_fast", "train_images": 16, "test_images": 6,
-                 "epochs": 8},
+        "fast": {"source": "synthetic", "folder": "outputs/aerial_fast", "visdrone_train": None, "visdrone_test": None,
+                 "train_images": 16, "test_images": 6, "epochs": 8},
         "full": {"source": "visdrone", "folder": "outputs/aerial_visdrone",
                  "visdrone_train": "data/VisDrone2019-DET-train", "visdrone_test": "data/VisDrone2019-DET-val",
                  "train_images": 400, "test_images": 100, "epochs": 30},
