@@ -110,7 +110,8 @@ def _rect(cx, cy, length, width, angle) -> np.ndarray:
 def _fill(img, corners, colour) -> None:
     import cv2
 
-    pts = np.round(np.asarray(corners) * 16).astype(np.int32)
+    # box coordinates put pixel i on [i, i + 1) (its centre at i + 0.5); OpenCV puts its centre at i
+    pts = np.round((np.asarray(corners) - 0.5) * 16).astype(np.int32)
     colour = tuple(float(c) for c in np.atleast_1d(colour))
     cv2.fillPoly(img, [pts], colour, lineType=cv2.LINE_AA, shift=4)
 
@@ -196,7 +197,7 @@ def scene(seed: int, size: int = 512, vehicles: tuple[int, int] = (25, 45)) -> S
         c = rng.uniform(0, size, 2)
         for _ in range(int(rng.integers(3, 12))):
             q = c + rng.normal(0, 10, 2)
-            cv2.circle(img, (int(round(q[0] * 16)), int(round(q[1] * 16))), int(rng.uniform(2, 5) * 16),
+            cv2.circle(img, (int(round((q[0] - 0.5) * 16)), int(round((q[1] - 0.5) * 16))), int(rng.uniform(2, 5) * 16),
                        (float(rng.uniform(20, 45)), float(rng.uniform(50, 80)), float(rng.uniform(20, 40))),
                        -1, cv2.LINE_AA, 4)
     # vehicles
