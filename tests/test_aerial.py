@@ -127,11 +127,11 @@ def test_write_aerial_round_trip(tmp_path):
 
 def test_dota_reader(tmp_path):
     f = tmp_path / "P0001.txt"
-    f.write_text("imagesource:GoogleEarth\ngsd:0.146\n"
+    f.write_text("acquisition dates:None\nimagesource:GoogleEarth\ngsd:0.146\n"
                  "2753 2408 2861 2385 2888 2468 2805 2502 plane 0\n"
                  "10 10 20 10 20 15 10 15 small-vehicle 1\n")
     objs, header = aerial.read_dota(f)
-    assert header == {"imagesource": "GoogleEarth", "gsd": "0.146"}
+    assert header == {"acquisition dates": "None", "imagesource": "GoogleEarth", "gsd": "0.146"}
     assert [o.label for o in objs] == ["plane", "small-vehicle"] and [o.difficult for o in objs] == [0, 1]
     np.testing.assert_allclose(aerial.dota_to_xyxy([o.corners for o in objs]),
                                [[2753, 2385, 2888, 2502], [10, 10, 20, 15]])

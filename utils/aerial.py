@@ -477,7 +477,8 @@ class DotaObject:
 def parse_dota(text: str, where: str = "DOTA labels") -> tuple[list[DotaObject], dict[str, str]]:
     """Parse DOTA label text (``7_2``): one object per line,
     ``x1 y1 x2 y2 x3 y3 x4 y4 category difficult`` (the four corners of an oriented box, clockwise,
-    pixels), after optional header lines ``imagesource:...`` and ``gsd:...`` (DOTA v1.0).
+    pixels), after optional header lines ``key:value`` (``imagesource:GoogleEarth``, ``gsd:0.146``;
+    DOTA v1.5 adds ``acquisition dates:...``).
     Returns ``(objects, header {key: value})``; raises :class:`utils.annotations.AnnotationError`
     listing every bad line as ``<where>: line N: ...``."""
     objects, header, found = [], {}, []
@@ -486,7 +487,7 @@ def parse_dota(text: str, where: str = "DOTA labels") -> tuple[list[DotaObject],
         if not line:
             continue
         parts = line.split()
-        if len(parts) == 1 and ":" in line:
+        if ":" in line and len(parts) < 9:  # a header line; DOTA v1.5 also has "acquisition dates:..."
             key, value = line.split(":", 1)
             header[key.strip()] = value.strip()
             continue
