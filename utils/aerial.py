@@ -93,8 +93,8 @@ def terrain(size: int = 512, seed: int = 0) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ vehicles
 
-_CAR_COLOURS = np.array([[235, 235, 235], [190, 190, 195], [30, 30, 35], [170, 30, 30], [40, 60, 150],
-                         [90, 90, 95], [200, 170, 60]], float)
+_CAR_COLOURS = np.array([[30, 30, 35], [170, 30, 30], [40, 60, 150], [90, 90, 95], [200, 170, 60],
+                         [150, 150, 160], [60, 110, 70]], float)  # no white: white long boxes are trucks here
 _CAB_COLOURS = np.array([[200, 40, 30], [30, 80, 170], [240, 240, 240], [40, 120, 60]], float)
 
 
@@ -117,12 +117,12 @@ def _fill(img, corners, colour) -> None:
 
 
 def _vehicle(rng, cls: int) -> tuple[float, float]:
-    """(length, width) in pixels: cars 6-9 px long, trucks 9.5-11.5 px."""
+    """(length, width) in pixels: cars 6-9 px long, trucks 10-11.5 px (their boxes stay within 12.5 px)."""
     if cls == 0:
         length = rng.uniform(6.0, 9.0)
         return length, length * rng.uniform(0.48, 0.56)
-    length = rng.uniform(9.5, 11.5)
-    return length, rng.uniform(4.0, 4.6)
+    length = rng.uniform(10.0, 11.5)
+    return length, rng.uniform(4.2, 4.8)
 
 
 def _draw_vehicle(img, shadow, cx, cy, length, width, angle, cls, rng, sun) -> np.ndarray:
@@ -203,7 +203,7 @@ def scene(seed: int, size: int = 512, vehicles: tuple[int, int] = (25, 45)) -> S
     # vehicles
     n_target = int(rng.integers(vehicles[0], vehicles[1] + 1))
     sun = rng.normal(0, 1, 2)
-    sun = 1.3 * sun / np.linalg.norm(sun)
+    sun = 1.0 * sun / np.linalg.norm(sun)  # shadows fall 1 px away from the sun
     placed: list[tuple[np.ndarray, float, float, float, int]] = []  # centre, length, width, angle, class
 
     def free(c, length) -> bool:
@@ -250,7 +250,7 @@ def scene(seed: int, size: int = 512, vehicles: tuple[int, int] = (25, 45)) -> S
     vehicle_mask = np.zeros((size, size), np.float32)
     for cs in corners:
         _fill(vehicle_mask, cs, 1.0)
-    img = img * (1 - 0.45 * np.clip(shadow, 0, 1)[..., None])
+    img = img * (1 - 0.3 * np.clip(shadow, 0, 1)[..., None])
     img = img * (1 - vehicle_mask[..., None]) + body_layer * vehicle_mask[..., None]
     img = img + rng.normal(0, 3.0, img.shape)  # sensor noise
     corners = np.asarray(corners, float).reshape(-1, 4, 2)

@@ -223,8 +223,8 @@ KNOBS = {
         # tile/step: the slicing (SAHI's slice size and overlap); min_visible: a box cut by a tile border is
         # kept for training when that share of it is inside; downscale_sizes: the whole-image baselines
         "both": {"train_seed": 1, "test_seed": 2, "tile": 64, "step": 48, "min_visible": 0.5, "keep_empty": 0.1,
-                 "downscale_sizes": [128, 256], "score_threshold": 0.3, "nms_iou": 0.5, "width": 16,
-                 "batch_size": 32, "learning_rate": 2e-3},
+                 "downscale_sizes": [128, 256], "score_threshold": 0.1, "nms_iou": 0.5, "width": 16, "stride": 2,
+                 "batch_size": 16, "learning_rate": 4e-3},
         # fast: synthetic 512 x 512 scenes written to a YOLO folder; full: VisDrone-DET (train and val folders
         # from https://github.com/VisDrone/VisDrone-Dataset unzipped into data/), the val images as the test set
         "fast": {"source": "synthetic", "folder": "outputs/aerial_fast", "visdrone_train": None, "visdrone_test": None,
