@@ -275,4 +275,18 @@ KNOBS = {
         "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_epochs": 10, "test_scenes": 1000,
                  "detector_scenes": 6000, "detector_epochs": 20},
     },
+    "7_2": {
+        # tile/step: the slicing (SAHI's slice size and overlap); min_visible: a box cut by a tile border is
+        # kept for training when that share of it is inside; downscale_sizes: the whole-image baselines
+        "both": {"train_seed": 1, "test_seed": 2, "tile": 64, "step": 48, "min_visible": 0.5, "keep_empty": 0.1,
+                 "downscale_sizes": [128, 256], "score_threshold": 0.1, "nms_iou": 0.5, "width": 16, "stride": 2,
+                 "batch_size": 16, "learning_rate": 4e-3},
+        # fast: synthetic 512 x 512 scenes written to a YOLO folder; full: VisDrone-DET (train and val folders
+        # from https://github.com/VisDrone/VisDrone-Dataset unzipped into data/), the val images as the test set
+        "fast": {"source": "synthetic", "folder": "outputs/aerial_fast", "visdrone_train": None, "visdrone_test": None,
+                 "train_images": 16, "test_images": 6, "epochs": 8},
+        "full": {"source": "visdrone", "folder": "outputs/aerial_visdrone",
+                 "visdrone_train": "data/VisDrone2019-DET-train", "visdrone_test": "data/VisDrone2019-DET-val",
+                 "train_images": 400, "test_images": 100, "epochs": 30},
+    },
 }

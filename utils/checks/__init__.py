@@ -32,3 +32,4 @@ from .thermal import *  # noqa: F401,F403
 from .pose import *  # noqa: F401,F403
 from .plates import *  # noqa: F401,F403
 from .ocr import *  # noqa: F401,F403
+from .aerial import *  # noqa: F401,F403
