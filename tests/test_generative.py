@@ -347,3 +347,100 @@ def test_photo_patches_are_reproducible_colour_crops():
     assert a.std() > 10  # photo content, not a flat colour
     with pytest.raises(ValueError, match="size"):
         gen.photo_patches(4, 200)
+
+
+def test_generator_ema_averages_every_step_and_saves(x01, z, tmp_path):
+    keras.utils.set_random_seed(0)
+    gan = tiny_gan()
+    gan.compile()
+    with pytest.raises(ValueError, match="decay"):
+        gen.GeneratorEMA(1.0)
+    with pytest.raises(RuntimeError, match="train first"):
+        gen.GeneratorEMA(0.5).generate(z)
+
+    class Record(keras.callbacks.Callback):  # raw weights after each step (runs after the EMA callback)
+        def __init__(self):
+            super().__init__()
+            self.steps = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.append([w.numpy().copy() for w in self.model.generator.trainable_weights])
+
+    start = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    ema, rec = gen.GeneratorEMA(0.5, calibration_samples=64, seed=3), Record()
+    gan.fit(x01 * 2 - 1, epochs=1, batch_size=16, verbose=0, callbacks=[ema, rec])
+    assert len(rec.steps) == 4
+    expected = start
+    for raw in rec.steps:  # w_avg = 0.5 w_avg + 0.5 w, from the weights at the start of training
+        expected = [0.5 * e + 0.5 * r for e, r in zip(expected, raw)]
+    for e, w in zip(expected, ema.generator.trainable_weights):
+        np.testing.assert_allclose(w.numpy(), e, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(w.numpy(), r) for w, r in zip(ema.generator.trainable_weights, rec.steps[-1]))
+    out = keras.ops.convert_to_numpy(ema.generate(z))
+    assert out.shape == (5,) + SHAPE
+    # generate() re-estimated the first batch norm's statistics on the averaged dense layer's output
+    dense, norm = ema.generator.layers[1], ema.generator.layers[2]
+    assert isinstance(norm, keras.layers.BatchNormalization) and norm.momentum == 0.9  # momentum restored
+    h = keras.ops.convert_to_numpy(dense(np.random.default_rng(3).standard_normal((64, LATENT)).astype("float32")))
+    np.testing.assert_allclose(norm.moving_mean.numpy(), h.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), h.var(axis=0), rtol=1e-3, atol=1e-5)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ema.generate(z)), out)  # no second calibration
+    # the average is an ordinary generator: its weights load into the same builder, identical outputs
+    path = tmp_path / "ema.weights.h5"
+    ema.generator.save_weights(path)
+    loaded = gen.build_generator(LATENT, SHAPE, filters=(8, 8, 4))
+    loaded.load_weights(path)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(z, training=False)), out)
+    # a second fit continues the same average (no restart from the raw weights)
+    before = [w.numpy().copy() for w in ema.generator.trainable_weights]
+    gan.fit(x01 * 2 - 1, epochs=1, batch_size=64, verbose=0, callbacks=[ema])
+    raw = [w.numpy() for w in gan.generator.trainable_weights]
+    for b, r, w in zip(before, raw, ema.generator.trainable_weights):
+        np.testing.assert_allclose(w.numpy(), 0.5 * b + 0.5 * r, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(keras.ops.convert_to_numpy(ema.generate(z)), out)
+
+
+def _write_cifar_like(path, per_batch=3, members=None):
+    """A small archive in the layout of cifar-10-python.tar.gz (pickled dicts of b"data", b"labels")."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    batches = {}
+    with tarfile.open(path, "w:gz") as tar:
+        for i, name in enumerate(members or [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+            data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+            labels = [(i + j) % 10 for j in range(per_batch)]
+            batches[name] = (data, labels)
+            blob = pickle.dumps({b"batch_label": name.encode(), b"data": data, b"labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return batches
+
+
+def test_load_cifar10_reads_the_keras_archive_layout(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    batches = _write_cifar_like(archive)
+    (x, y), (xt, yt) = gen.load_cifar10(archive)
+    assert x.shape == (15, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int64 and y.shape == (15,)
+    assert xt.shape == (3, 32, 32, 3) and yt.tolist() == batches["test_batch"][1]
+    data, labels = batches["data_batch_2"]
+    # row = red plane, then green, then blue (32x32 each): pixel (r, c) of channel k is data[k*1024 + r*32 + c]
+    np.testing.assert_array_equal(x[3, 5, 7], [data[0, 5 * 32 + 7], data[0, 1024 + 5 * 32 + 7], data[0, 2048 + 5 * 32 + 7]])
+    assert y[3:6].tolist() == labels
+    assert len(gen.CIFAR10_CLASSES) == 10
+
+
+def test_load_cifar10_bad_inputs_name_the_file_and_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="utils.weights fetch cifar-10-python.tar.gz"):
+        gen.load_cifar10(tmp_path / "missing.tar.gz")
+    partial = tmp_path / "partial.tar.gz"
+    _write_cifar_like(partial, members=["data_batch_1"])
+    with pytest.raises(ValueError, match="data_batch_2"):
+        gen.load_cifar10(partial)
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_bytes(b"not a tar file")
+    with pytest.raises(ValueError, match="not a readable .tar.gz.*fetch --force"):
+        gen.load_cifar10(junk)

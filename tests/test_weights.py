@@ -166,7 +166,7 @@ def test_cli_list_and_fetch(tmp_path, server, capsys):
     assert "no asset" in capsys.readouterr().err
 
 
-PLANNED_NOTEBOOKS = {"8_3": "issue 15, pose"}
+PLANNED_NOTEBOOKS = {}
 """Notebooks the manifest may name before they are merged (remove an entry once its notebook exists)."""
 
 

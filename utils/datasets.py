@@ -70,7 +70,9 @@ _TOL = 1e-6  # label values are written with 6 decimals: corners may pass 0..1 b
 class Sample:
     """One image of a data set: its annotation (pixel ``xyxy`` boxes, ``file_name`` the image's
     name inside ``images/<split>/``) and its pixels: a ``Path`` to an image file (copied byte
-    for byte when written) or an array ``(H, W)`` / ``(H, W, 3)`` uint8 (saved by suffix)."""
+    for byte when written) or an array ``(H, W)`` / ``(H, W, 3)`` uint8, or ``(H, W)`` uint16 (a
+    16-bit single-channel image such as radiometric thermal counts, ``7_1``: saved as a 16-bit
+    PNG or TIFF), saved by suffix."""
 
     annotation: ImageAnnotation
     image: Path | np.ndarray
@@ -401,7 +403,8 @@ def write_dataset(root, splits: dict[str, list[Sample]], names, channels: int = 
             A sample's image is copied (a path) or saved (an array) to ``images/<split>/<name>``,
             ``<name>`` being the last part of ``annotation.file_name``.
         names: class names in YOLO order (a leading ``"BG"`` is dropped).
-        channels: 1 writes ``channels: 1`` to data.yaml (gray images expected).
+        channels: 1 writes ``channels: 1`` to data.yaml (gray images expected: ``(H, W)`` uint8,
+            or uint16 for 16-bit PNG/TIFF files such as thermal counts, ``7_1``).
         overwrite: write into an existing non-empty folder (files are replaced one by
             one, atomically; nothing is deleted, so leftovers show up in :func:`read_dataset`).
         flatten: name images after their whole relative path (``a/x.jpg`` → ``a__x.jpg``),
@@ -455,8 +458,16 @@ def write_dataset(root, splits: dict[str, list[Sample]], names, channels: int = 
                     continue
             else:
                 arr = np.asarray(s.image)
-                if arr.ndim not in (2, 3) or arr.dtype != np.uint8:
-                    problems.append(Problem(where, f"image array {arr.shape} {arr.dtype}: expected (H, W) or (H, W, 3) uint8"))
+                if not ((arr.ndim in (2, 3) and arr.dtype == np.uint8) or (arr.ndim == 2 and arr.dtype == np.uint16)):
+                    problems.append(Problem(where, f"image array {arr.shape} {arr.dtype}: expected (H, W) or (H, W, 3) "
+                                                   "uint8, or (H, W) uint16"))
+                    continue
+                if arr.dtype == np.uint16 and Path(name).suffix.lower() not in (".png", ".tif", ".tiff"):
+                    problems.append(Problem(where, f"a 16-bit image cannot be saved as {name!r}: use .png or .tif "
+                                                   "(JPEG and the others keep 8 bits)"))
+                    continue
+                if channels == 1 and arr.ndim == 3:
+                    problems.append(Problem(where, f"colour image array {arr.shape} in a set with channels=1"))
                     continue
                 if (arr.shape[1], arr.shape[0]) != (ann.width, ann.height):
                     problems.append(Problem(where, f"annotation says {ann.width}x{ann.height} but the array is "

@@ -354,8 +354,11 @@ def coco_evaluate(gts, preds, class_names=None) -> dict:
         class_names: optional list indexed by class id (``class_names[0] == "BG"``); used as
             the keys of ``per_class_AP50`` (ids otherwise).
 
-    Returns ``dict(mAP=AP@[.5:.95], AP50, AP75, per_class_AP50={class: AP50})`` (floats;
-    classes without any ground truth are left out, as COCO does). pycocotools' conventions
+    Returns ``dict(mAP=AP@[.5:.95], AP50, AP75, per_class_AP50={class: AP50}, AP_small, AP_medium,
+    AP_large, AP50_small)`` (floats; classes without any ground truth are left out, as COCO does).
+    ``AP_small``/``_medium``/``_large`` are COCO's AP@[.5:.95] over ground truth of area < 32²,
+    32²-96², > 96² pixels (``nan`` when there is none of that size); ``AP50_small`` the AP@0.5 of
+    the small ones (``7_2``). pycocotools' conventions
     apply: at most 100 detections per image and class, 101-point interpolated precision,
     a detection matches the best still-unmatched ground truth with IoU >= threshold.
     An image set without any ground-truth box raises ``ValueError``.
@@ -398,7 +401,11 @@ def coco_evaluate(gts, preds, class_names=None) -> dict:
             key = class_names[cid] if class_names is not None and 0 <= cid < len(class_names) else int(cid)
             per_class[key] = float(np.mean(p[p > -1]))
     stats = [max(float(v), 0.0) for v in ev.stats[:3]]  # pycocotools says -1 for "no detections"
-    return {"mAP": stats[0], "AP50": stats[1], "AP75": stats[2], "per_class_AP50": per_class}
+    by_size = [float("nan") if v < 0 else float(v) for v in ev.stats[3:6]]  # -1: no ground truth of that size
+    p50_small = precision[0, :, :, 1, -1]
+    ap50_small = float(np.mean(p50_small[p50_small > -1])) if np.any(p50_small > -1) else float("nan")
+    return {"mAP": stats[0], "AP50": stats[1], "AP75": stats[2], "per_class_AP50": per_class,
+            "AP_small": by_size[0], "AP_medium": by_size[1], "AP_large": by_size[2], "AP50_small": ap50_small}
 
 
 def average_precision(recall, precision) -> float:

@@ -119,7 +119,8 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
         path: file path (str or Path).
         mode: ``"rgb"`` → ``(H, W, 3)``; ``"gray"`` → ``(H, W)`` (ITU-R 601 luma);
             ``"keep"`` → whatever the file holds (``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``).
-        dtype: ``"uint8"`` (0..255) or ``"float32"`` (scaled to 0..1).
+        dtype: ``"uint8"`` (0..255), ``"float32"`` (scaled to 0..1), or ``"keep"``: the
+            integers as stored, uint8 or uint16 (16-bit thermal counts, ``7_1``).
 
     The EXIF orientation of the file is applied (a phone photo taken upright loads upright).
 
@@ -130,8 +131,8 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
     path = Path(path)
     if mode not in ("rgb", "gray", "keep"):
         raise ValueError(f"mode={mode!r}: expected 'rgb', 'gray' or 'keep'")
-    if dtype not in ("uint8", "float32"):
-        raise ValueError(f"dtype={dtype!r}: expected 'uint8' or 'float32'")
+    if dtype not in ("uint8", "float32", "keep"):
+        raise ValueError(f"dtype={dtype!r}: expected 'uint8', 'float32' or 'keep'")
     img = _open(path)
     if _orientation(img) != 1:
         from PIL import ImageOps
@@ -141,6 +142,10 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     if arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha
         arr = np.dstack([arr[..., 0]] * 3 + [arr[..., 1]])
+    if dtype == "keep" and mode == "keep":
+        return arr
+    if dtype == "keep":
+        dtype = "uint8" if arr.dtype == np.uint8 else "keep16"
     if mode == "rgb" and arr.dtype == np.uint8 and (arr.ndim == 2 or arr.shape[2] == 3):
         rgb8 = np.repeat(arr[..., None], 3, axis=2) if arr.ndim == 2 else arr  # no conversion needed
         return (rgb8 / 255.0).astype(np.float32) if dtype == "float32" else rgb8
@@ -157,6 +162,8 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
         arr = rgb
     if dtype == "float32":
         return (np.asarray(arr, dtype=np.float64) / scale).astype(np.float32)
+    if dtype == "keep16":
+        return np.clip(np.rint(np.asarray(arr, dtype=np.float64)), 0, 65535).astype(np.uint16)
     if scale == 65535.0:
         arr = np.asarray(arr, dtype=np.float64) / 257.0
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
@@ -190,7 +197,9 @@ def write_atomically(path, write: Callable[[Path], None]) -> Path:
 
 def save_image(path, image: np.ndarray) -> Path:
     """Save an RGB ``(H, W, 3)``, RGBA ``(H, W, 4)`` or grayscale ``(H, W)`` array (uint8, bool,
-    or float in 0..1) in the format of the file suffix.
+    or float in 0..1) in the format of the file suffix. A grayscale ``(H, W)`` uint16 array
+    (e.g. thermal counts, ``7_1``) is saved with its 16 bits as PNG or TIFF; :func:`load_image`
+    with ``mode="keep"`` gives it back unchanged.
 
     The image is checked and encoded in memory first, then written with
     :func:`write_atomically`: on any error (bad array, a format that cannot hold it such as
@@ -201,7 +210,10 @@ def save_image(path, image: np.ndarray) -> Path:
 
     path = Path(path)
     arr = np.asarray(image)
-    if arr.dtype != np.uint8:
+    if arr.dtype == np.uint16 and not (arr.ndim == 2 and path.suffix.lower() in (".png", ".tif", ".tiff")):
+        raise ImageError(f"{path}: a uint16 image must be (H, W) and saved as .png or .tif, "
+                         f"got shape {arr.shape} and suffix {path.suffix!r}")
+    if arr.dtype not in (np.uint8, np.uint16):
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)):
                 raise ImageError(f"{path}: cannot save an image holding NaN or infinity")
@@ -209,7 +221,8 @@ def save_image(path, image: np.ndarray) -> Path:
         elif arr.dtype == bool:
             arr = arr.astype(np.uint8) * 255
         else:
-            raise ImageError(f"{path}: cannot save dtype {arr.dtype}; expected uint8, bool or float in 0..1")
+            raise ImageError(f"{path}: cannot save dtype {arr.dtype}; expected uint8, bool, float in 0..1 "
+                             "or (H, W) uint16")
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or 0 in arr.shape:
         raise ImageError(f"{path}: cannot save shape {arr.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
     fmt = Image.registered_extensions().get(path.suffix.lower())

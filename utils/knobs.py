@@ -213,11 +213,42 @@ KNOBS = {
     "6_3": {
         # fast: 16x16 patches cut from the shipped colour photos (generative.photo_patches), the course checkpoint
         # weights/course/dcgan_patches16.weights.h5 (python -m utils.generative train-dcgan); full: CIFAR-10 32x32
-        # (keras.datasets download), no checkpoint: the notebook's own longer run is the model measured
+        # from weights/cifar-10-python.tar.gz (python -m utils.weights fetch cifar-10-python.tar.gz, or make weights),
+        # no checkpoint: the notebook's own longer run is the model measured. learning_rate: both Adams of the
+        # notebook's run (fast: a faster start for ~190 steps); ema_decay: the generator's moving average
+        # (horizon ~1 / (1 - decay) steps); eval_every: training steps between two Fréchet distances
         "both": {"latent_dim": 64, "batch_size": 64, "eval_images": 800, "extractor_epochs": 5, "win_lr_ratio": 30.0},
         "fast": {"dataset": "patches16", "image_size": 16, "train_images": 4000, "epochs": 3,
+                 "learning_rate": 5e-4, "ema_decay": 0.95, "eval_every": 16,
                  "checkpoint": "weights/course/dcgan_patches16.weights.h5"},
-        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25, "checkpoint": None},
+        "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25,
+                 "learning_rate": 2e-4, "ema_decay": 0.999, "eval_every": 500, "checkpoint": None},
+    },
+    "7_1": {
+        # demo_seed: the scenes shown and the HIT-UAV-style sample; agc: the gain control feeding the detector
+        # (utils.thermal.AGC); hog_images: scenes given to OpenCV's visible-light people detector
+        "both": {"demo_seed": 7100, "agc": "percentile", "stride": 4, "hog_images": 6},
+        # fast: synthetic thermal scenes written as a YOLO folder (16-bit PNGs), each split from its own seed
+        "fast": {"dataset": None, "folder": "outputs/7_1/thermal_yolo", "split_sizes": {"train": 450, "test": 100},
+                 "seeds_by_split": {"train": 7101, "test": 7102}, "image_size": 128, "width": 8, "epochs": 5,
+                 "batch_size": 8, "learning_rate": 6e-3},
+        # full: HIT-UAV (or FLIR ADAS) converted to YOLO in data/hit_uav_yolo
+        # (python -m utils.thermal convert-hit-uav data/HIT-UAV data/hit_uav_yolo); 640x512 images resized to
+        # 384x384 (people about 9 px wide; the arrays of 2,000 images and their flips take about 4 GB)
+        "full": {"dataset": "data/hit_uav_yolo", "folder": None, "split_sizes": None, "seeds_by_split": None,
+                 "image_size": 384, "width": 32, "epochs": 60, "batch_size": 16, "learning_rate": 2e-3},
+    },
+    "8_3": {
+        # synthetic figures on real photos (utils.pose): the notebook trains on seed 1, the course checkpoint
+        # weights/course/pose_figures64.weights.h5 (python -m utils.pose train) on seed 500; both are tested on
+        # seed 2 (single figures) and seed 3 (multi-person scenes); the marker demo uses seed 4
+        "both": {"image_size": 64, "stride": 4, "sigma": 1.0, "width": 16, "batch_size": 32, "learning_rate": 3e-3,
+                 "train_seed": 1, "test_seed": 2, "scene_seed": 3, "marker_seed": 4, "test_images": 300,
+                 "test_scenes": 40, "checkpoint": "weights/course/pose_figures64.weights.h5", "checkpoint_width": 16,
+                 "photos": ["astronaut", "grace_hopper"]},
+        "fast": {"train_images": 1500, "epochs": 6, "my_photos": None},
+        # full: a longer training of your own, and BlazePose on your photos (data/pose/*.jpg, one person each)
+        "full": {"train_images": 6000, "epochs": 30, "my_photos": "data/pose"},
     },
     "8_1": {
         # synthetic plate scenes (utils.plates): train on seed train_seed, measure on test_seed (never trained on);
@@ -230,5 +261,32 @@ KNOBS = {
         "fast": {"image_size": 128, "train_scenes": 1000, "epochs": 10, "real_data": None, "real_limit": 0},
         "full": {"image_size": 128, "train_scenes": 6000, "epochs": 20, "real_data": "data/openalpr/endtoend",
                  "real_limit": 500},
+    },
+    "8_2": {
+        # training plates: utils.ocr.synthetic_plates(seed train_seed); held-out scenes: utils.plates.make_scenes(seed
+        # test_seed, scene_size), never used in any training (8_1 trains its detector on seed 100); detector_path: 8_1's
+        # saved detector (trained here with the detector_* knobs when it is missing); nothing pretrained anywhere
+        "both": {"train_seed": 11, "test_seed": 8200, "scene_size": 256, "plate_format": "LLDDLLL",
+                 "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 2,
+                 "batch_size": 64, "learning_rate": 5e-3, "detector_path": "outputs/plate_detector_8_1.keras",
+                 "detector_seed": 100, "report_dir": "outputs/8_2"},
+        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_epochs": 3, "test_scenes": 150,
+                 "detector_scenes": 600, "detector_epochs": 4},
+        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_epochs": 10, "test_scenes": 1000,
+                 "detector_scenes": 6000, "detector_epochs": 20},
+    },
+    "7_2": {
+        # tile/step: the slicing (SAHI's slice size and overlap); min_visible: a box cut by a tile border is
+        # kept for training when that share of it is inside; downscale_sizes: the whole-image baselines
+        "both": {"train_seed": 1, "test_seed": 2, "tile": 64, "step": 48, "min_visible": 0.5, "keep_empty": 0.1,
+                 "downscale_sizes": [128, 256], "score_threshold": 0.1, "nms_iou": 0.5, "width": 16, "stride": 2,
+                 "batch_size": 16, "learning_rate": 4e-3},
+        # fast: synthetic 512 x 512 scenes written to a YOLO folder; full: VisDrone-DET (train and val folders
+        # from https://github.com/VisDrone/VisDrone-Dataset unzipped into data/), the val images as the test set
+        "fast": {"source": "synthetic", "folder": "outputs/aerial_fast", "visdrone_train": None, "visdrone_test": None,
+                 "train_images": 16, "test_images": 6, "epochs": 8},
+        "full": {"source": "visdrone", "folder": "outputs/aerial_visdrone",
+                 "visdrone_train": "data/VisDrone2019-DET-train", "visdrone_test": "data/VisDrone2019-DET-val",
+                 "train_images": 400, "test_images": 100, "epochs": 30},
     },
 }

@@ -28,4 +28,8 @@ from .transfer import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .generative import *  # noqa: F401,F403
 from .gans import *  # noqa: F401,F403
+from .thermal import *  # noqa: F401,F403
+from .pose import *  # noqa: F401,F403
 from .plates import *  # noqa: F401,F403
+from .ocr import *  # noqa: F401,F403
+from .aerial import *  # noqa: F401,F403

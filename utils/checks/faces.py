@@ -34,7 +34,8 @@ def encoding_distance(func):
              Case((a, b), expected=float(np.sqrt(((a - b) ** 2).sum())), label="two random encodings"),
              Case((b, a), expected=float(np.sqrt(((a - b) ** 2).sum())), label="order does not matter")]
     return run_cases("encoding_distance", func, cases, reference=_ref_distance,
-                     hint="square the differences, sum them, take the square root.")
+                     hint="the Euclidean distance between two 128-number vectors; the 3-4-5 case tells you whether "
+                          "you took the last step.")
 
 
 def _ref_nearest_name(distances, names, tolerance) -> str:
@@ -55,8 +56,9 @@ def nearest_name(func):
              Case((np.array([0.3, 0.2, 0.25, 0.1]), names, 0.15), expected="Grace", label="strict tolerance"),
              Case((np.zeros(0), [], 0.6), expected="unknown", label="an empty database")]
     return run_cases("nearest_name", func, cases, reference=_ref_nearest_name,
-                     hint="an empty list of distances means nobody is enrolled; otherwise find the index of the "
-                          "smallest distance (np.argmin) and compare that distance with the tolerance (<= matches).")
+                     hint="an empty database has nobody to match; otherwise the candidate is the closest face, and "
+                          "it only counts when it is within the tolerance (a distance exactly at the tolerance "
+                          "matches).")
 
 
 def _ref_error_rates(same, different, tolerance) -> tuple[float, float]:
@@ -102,8 +104,9 @@ def box_iou(func):
         b = (int(t), int(l + rng.integers(5, 60)), int(t + rng.integers(5, 60)), int(l))
         cases.append(Case((a, b), expected=_ref_iou(a, b), label=f"random {a} and {b}"))
     return run_cases("box_iou", func, cases, reference=_ref_iou,
-                     hint="intersection height = min(bottoms) - max(tops), width = min(rights) - max(lefts), "
-                          "both clipped at 0; union = area a + area b - intersection.")
+                     hint="face_recognition boxes are (top, right, bottom, left). The overlap's edges are the inner "
+                          "edges of the two boxes, and boxes that do not touch overlap by 0 (never a negative "
+                          "width); the union counts the overlap once.")
 
 
 def _database_problems(fdb, min_people: int, min_faces: int) -> list[str]:

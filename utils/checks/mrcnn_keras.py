@@ -89,9 +89,9 @@ def crop_first_of_class(func):
     the pixels inside the box (``r['rois']``, ``(y1, x1, y2, x2)``, ends exclusive) of the first
     detection whose ``class_names[r['class_ids'][i]]`` is ``name``; ``None`` when there is none (``3_2``)."""
     return run_cases("crop_first_of_class", func, _named_cases(with_image=True), reference=_ref_crop_first_of_class,
-                     hint="walk r['class_ids'] in order (best score first); at the first i with "
-                          "class_names[r['class_ids'][i]] == name take y1, x1, y2, x2 = r['rois'][i] and return "
-                          "image[y1:y2, x1:x2] (rows first); return None after the loop.")
+                     hint="detections come best first, so the first one whose class name matches is the one; "
+                          "its box in r['rois'] is (y1, x1, y2, x2): numpy slices rows before columns. "
+                          "What should come back when no detection matches?")
 
 
 def mask_first_of_class(func):
@@ -99,8 +99,8 @@ def mask_first_of_class(func):
     the first detection of class ``name`` as a black-and-white image, 255 on the object and 0
     elsewhere, ready to save as a PNG; ``None`` when there is none (``3_2``)."""
     return run_cases("mask_first_of_class", func, _named_cases(with_image=False), reference=_ref_mask_first_of_class,
-                     hint="find i as in crop_first_of_class; r['masks'] is (H, W, N): take r['masks'][:, :, i] and "
-                          "turn True/False into 255/0 with .astype(np.uint8) * 255.")
+                     hint="find the detection as in crop_first_of_class; r['masks'] holds one (H, W) boolean layer per "
+                          "detection on its LAST axis. A PNG wants uint8: which numbers are black and white?")
 
 
 def _ref_mask_iou(mask_a, mask_b):
@@ -143,8 +143,9 @@ def color_splash(func):
                   label="no instance: all gray"),
              Case((img, np.ones((12, 16, 1), bool)), expected=img.astype(float), label="one instance covering all")]
     return run_cases("color_splash", func, cases, atol=1.0, rtol=0, reference=reference,
-                     hint="gray = image @ [0.2125, 0.7154, 0.0721], repeated to 3 channels; keep the image where "
-                          "masks.any(axis=-1), else the gray; return uint8.")
+                     hint="build a gray version of the image with the luminance weights of skimage.color.rgb2gray, "
+                          "still 3 channels; a pixel keeps its colour when ANY instance mask covers it. "
+                          "Check the dtype you return and the case with no instance at all.")
 
 
 class _FakeModel:
@@ -187,9 +188,9 @@ def ap_on_image(func):
                      ("only the first instance found", half)]:
         cases.append(Case((_FakeModel(r), ds, 0), expected=None, judge=_ap_judge(expected(r), r), label=label))
     return run_cases("ap_on_image", func, cases, reference=_ref_ap_on_image,
-                     hint="image = dataset.load_image(image_id); masks, class_ids = dataset.load_mask(image_id); "
-                          "r = model.detect([image])[0]; compute_ap(extract_bboxes(masks), class_ids, masks, "
-                          "r['rois'], r['class_ids'], r['scores'], r['masks'])[0].")
+                     hint="you need the ground truth (the dataset gives the image and its masks with class ids; "
+                          "boxes can be derived from masks) and the model's detections for that image; "
+                          "compute_ap takes them in that order and returns several values: AP comes first.")
 
 
 def _ref_ap_on_image(model, dataset, image_id):

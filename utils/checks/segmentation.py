@@ -27,9 +27,9 @@ def voc_color(func):
     cases = [Case((i,), expected=np.array(_ref_voc_color(i)), label=f"class {i}") for i in ids]
     return run_cases("voc_color", func, cases, reference=_ref_voc_color,
                      convert=lambda r: np.asarray([int(v) for v in r]),
-                     hint="loop over 8 rounds j = 0..7: take bit 0 of the id for red, bit 1 for green, bit 2 for "
-                          "blue, put each at position 7 - j of its channel (r |= bit << (7 - j)), then shift the "
-                          "id right by 3. Class 1 is (128, 0, 0), class 8 is (64, 0, 0).")
+                     hint="the id is read three bits at a time, lowest first: one bit each for red, green, blue. "
+                          "The first three bits land on each channel's TOP bit (value 128), the next three one "
+                          "bit lower, and so on. Class 1 is (128, 0, 0), class 8 is (64, 0, 0).")
 
 
 def _ref_receptive_field(kernel_sizes, dilations=None, strides=None) -> int:
@@ -102,6 +102,6 @@ def weight_map(func):
 
     cases = [Case(a, dict(kw), judge=judge_for(a, kw), label=lab) for a, kw, lab in specs]
     return run_cases("weight_map", func, cases, reference=_ref_weight_map,
-                     hint="for each cell id i compute scipy.ndimage.distance_transform_edt(instances != i) "
-                          "(distance of every pixel to cell i); stack them, sort along the cell axis and take "
-                          "the two smallest d1, d2. Add the border term only where instances == 0.")
+                     hint="d1 and d2 are each pixel's distances to its nearest and second-nearest cell: a Euclidean "
+                          "distance transform measured from one cell at a time gives them. The border term "
+                          "belongs to background pixels only; check an image with a single cell.")
