@@ -41,6 +41,8 @@ $(FAST_SET): $(STAMP) weights/manifest.json
 
 # LAB_ARGS: extra JupyterLab options, e.g. make lab LAB_ARGS="--port=8899"
 lab: $(FAST_SET)
+	@# register the kernel again: another clone of the course (moved or deleted since) may hold its name
+	@$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Advanced CV (course .venv)" >/dev/null
 	$(BIN)/jupyter lab notebooks $$( [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ] || echo --no-browser ) \
 	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 

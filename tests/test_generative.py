@@ -440,6 +440,22 @@ def test_load_cifar10_bad_inputs_name_the_file_and_the_command(tmp_path):
     _write_cifar_like(partial, members=["data_batch_1"])
     with pytest.raises(ValueError, match="data_batch_2"):
         gen.load_cifar10(partial)
+    import io
+    import pickle
+    import tarfile
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        blob = pickle.dumps({b"data": Boom(), b"labels": []})
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(blob)
+        tar.addfile(info, io.BytesIO(blob))
+    with pytest.raises(ValueError, match="refused to unpickle builtins.print"):
+        gen.load_cifar10(evil)
     junk = tmp_path / "junk.tar.gz"
     junk.write_bytes(b"not a tar file")
     with pytest.raises(ValueError, match="not a readable .tar.gz.*fetch --force"):

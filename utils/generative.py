@@ -697,6 +697,26 @@ def photo_patches(n: int, size: int = 16, seed: int = 0, photos: Sequence[str] =
     return out, source.astype(np.int64)
 
 
+class _ArrayUnpickler(__import__("pickle").Unpickler):
+    """Unpickles only plain data and numpy arrays (CIFAR-10's batches); refuses every other global."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}   # encode: bytes in protocol 2
+
+    def __init__(self, file, source: str):
+        super().__init__(file, encoding="bytes")
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            if module.startswith("numpy.core.") and hasattr(np, "_core"):
+                module = "numpy._core." + module[len("numpy.core."):]   # numpy 2 renamed numpy.core
+            return super().find_class(module, name)
+        raise ValueError(f"{self.source}: refused to unpickle {module}.{name}: a CIFAR-10 batch holds only "
+                         "numpy arrays, lists and bytes (a tampered or foreign file?)")
+
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 """CIFAR-10's class names, in label order."""
 
@@ -712,8 +732,9 @@ def load_cifar10(archive) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarr
     then green then blue planes of 32×32, and ``b"labels"``). Get it with
     ``python -m utils.weights fetch cifar-10-python.tar.gz`` (``make weights``), which checks
     its sha256 before anything here unpickles it. A missing file or an archive without these
-    members raises an error naming the file and what was expected."""
-    import pickle
+    members raises an error naming the file and what was expected. The pickles are read by an
+    unpickler that accepts only numpy arrays, dicts, lists, strings and numbers (a tampered file
+    that asks for anything else is refused)."""
     import tarfile
 
     archive = Path(archive)
@@ -729,7 +750,9 @@ def load_cifar10(archive) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarr
         if f is None:
             raise ValueError(f"{archive}: no member cifar-10-batches-py/{member}; expected the official "
                              "cifar-10-python.tar.gz (data_batch_1..5 and test_batch)")
-        d = pickle.load(f, encoding="bytes")
+        d = _ArrayUnpickler(f, f"{archive}: {member}").load()
+        if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+            raise ValueError(f"{archive}: {member}: expected a dict with b'data' and b'labels'")
         data, labels = np.asarray(d[b"data"], np.uint8), np.asarray(d[b"labels"], np.int64)
         if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
             raise ValueError(f"{archive}: {member}: expected (n, 3072) pixels and n labels; got "
