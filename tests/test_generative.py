@@ -433,6 +433,16 @@ def test_load_cifar10_reads_the_keras_archive_layout(tmp_path):
     assert len(gen.CIFAR10_CLASSES) == 10
 
 
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_cifar_unpickler_reads_arrays_of_every_protocol(protocol):
+    import io
+    import pickle
+
+    blob = pickle.dumps({b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, 2]}, protocol=protocol)
+    got = gen._ArrayUnpickler(io.BytesIO(blob), "test").load()
+    assert got[b"data"].tolist() == [[0, 1, 2], [3, 4, 5]] and got[b"labels"] == [1, 2]
+
+
 def test_load_cifar10_bad_inputs_name_the_file_and_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="utils.weights fetch cifar-10-python.tar.gz"):
         gen.load_cifar10(tmp_path / "missing.tar.gz")

@@ -702,7 +702,8 @@ class _ArrayUnpickler(__import__("pickle").Unpickler):
 
     _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                 ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}   # encode: bytes in protocol 2
+                ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),  # bytes in protocol 2
+                ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer")}  # protocol 5
 
     def __init__(self, file, source: str):
         super().__init__(file, encoding="bytes")
