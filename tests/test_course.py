@@ -117,21 +117,13 @@ _NOISE = ("cuInit", "Could not find cuda drivers", "NodeDef mentions attribute",
 
 def _run_cells(cells, tmp_path, env_extra=None):
     import nbformat
-    from nbclient import NotebookClient
+    import kernel
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     env = dict(os.environ, PYTHONPATH=str(ROOT), COURSE_MODE="fast", **(env_extra or {}))
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as on a student's laptop: nothing set beforehand
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
-    client.km = client.create_kernel_manager()
-    client.start_new_kernel(env=env)
-    client.start_new_kernel_client()
-    try:
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-    finally:
-        client._cleanup_kernel()
+    kernel.execute(nb, env, tmp_path, timeout=120)
     return ["".join(o.get("text", "")) + json.dumps(o.get("data", {})) for c in nb.cells for o in c.outputs]
 
 

@@ -116,7 +116,7 @@ def test_lab_notebook_reads_no_weight_file(number, tmp_path, monkeypatch):
     path = _notebook(number)
     if path is None:
         pytest.skip(f"notebook {number}_*.ipynb is not on this branch yet (it lands with the plates lab)")
-    from nbclient import NotebookClient
+    import kernel
 
     nb = nbformat.read(path, 4)
     record = tmp_path / "opened.json"
@@ -124,15 +124,7 @@ def test_lab_notebook_reads_no_weight_file(number, tmp_path, monkeypatch):
     nb.cells.append(nbformat.v4.new_code_cell(DUMP.format(out=str(record))))
     env = dict(os.environ, COURSE_MODE="fast", COURSE_CHECKS_STRICT="1", MPLBACKEND="Agg",
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.km = client.create_kernel_manager()
-    client.start_new_kernel(env=env)
-    client.start_new_kernel_client()
-    try:
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-    finally:
-        client._cleanup_kernel()
+    kernel.execute(nb, env, path.parent, timeout=600)
     data = json.loads(record.read_text())
     assert len(data["opened"]) > 10, "the recorder saw almost nothing: the audit hook did not run"
     assert any(p.endswith(".py") for p in data["opened"])
