@@ -233,3 +233,22 @@ def test_openalpr_reader_on_files_in_the_real_format(tmp_path):
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no annotated photos"):
         plates.openalpr_set(empty)
+
+
+def test_order_corners_check_passes_the_reference_and_catches_sort_by_y(monkeypatch, capsys):
+    from utils import checks
+
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    assert checks.order_corners(plates.order_corners) is plates.order_corners
+
+    def top_two_by_y(points):  # the usual mistake: the two highest points taken as the top edge
+        p = np.asarray(points)
+        o = p[np.argsort(p[:, 1])]
+        top, bottom = o[:2][np.argsort(o[:2, 0])], o[2:][np.argsort(o[2:, 0])]
+        return np.stack([top[0], top[1], bottom[1], bottom[0]])
+
+    assert checks.order_corners(top_two_by_y) is plates.order_corners  # fails, hands back the reference
+    assert "tilted" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    with pytest.raises(checks.CheckFailed):
+        checks.order_corners(top_two_by_y)

@@ -250,10 +250,10 @@ KNOBS = {
         # the detector (utils.heatmaps.centernet, 5 heat channels) is trained from scratch and saved to detector_path
         # (8_2 loads it); real_data: the openalpr benchmark photos with plate boxes (full mode), None in fast mode
         # pool: the detector averages 2x2 pixels before its CenterNet (same output grid, about half the work)
-        "both": {"train_seed": 100, "test_seed": 8100, "test_scenes": 200, "width": 8, "pool": 2, "batch_size": 32,
-                 "learning_rate": 4e-3, "haar_upscale": 3, "score_threshold": 0.3,
+        "both": {"train_seed": 100, "test_seed": 8100, "test_scenes": 200, "width": 8, "pool": 2, "batch_size": 16,
+                 "learning_rate": 3e-3, "haar_upscale": 3, "score_threshold": 0.3,
                  "detector_path": "outputs/plate_detector_8_1.keras"},
-        "fast": {"image_size": 128, "train_scenes": 1000, "epochs": 8, "real_data": None, "real_limit": 0},
+        "fast": {"image_size": 128, "train_scenes": 1000, "epochs": 10, "real_data": None, "real_limit": 0},
         "full": {"image_size": 128, "train_scenes": 6000, "epochs": 20, "real_data": "data/openalpr/endtoend",
                  "real_limit": 500},
     },

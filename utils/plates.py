@@ -19,6 +19,13 @@ Geometry conventions (as in :mod:`utils.data`):
   corner of the image is ``(0, 0)``, the centre of pixel ``(x, y)`` is ``(x + 0.5, y + 0.5)``;
 - corners and polygons are ordered **top-left, top-right, bottom-right, bottom-left**
   (:data:`CORNER_ORDER`), "top-left" meaning the plate's own top-left (the start of its text).
+
+Contents: the text format and :func:`render_plate`; scenes (:func:`plate_scene`, :func:`make_scenes`);
+geometry (:func:`rectify`, :func:`order_corners`); the classical baselines (:func:`haar_plates`,
+:func:`edge_plates`, :func:`recall_at`); the course's detector, a CenterNet from :mod:`utils.heatmaps` with
+one heat channel for the plate and one per corner (:func:`plate_detector`, :func:`train_plate_detector`,
+:func:`detect_plates`, :func:`save_detector`, :func:`load_detector`); the openalpr benchmark reader
+(:func:`openalpr_set`) for full mode.
 """
 from __future__ import annotations
 
@@ -597,11 +604,12 @@ def plate_detector(image_size: int = 128, width: int = 8, stride: int = 4, pool:
 
 
 def train_plate_detector(scenes: list[PlateScene] | None = None, n: int = 1000, seed: int = 100,
-                         image_size: int = 128, epochs: int = 8, width: int = 8, batch_size: int = 32,
-                         learning_rate: float = 4e-3, verbose: int = 0, model=None, pool: int = 2):
+                         image_size: int = 128, epochs: int = 10, width: int = 8, batch_size: int = 16,
+                         learning_rate: float = 3e-3, verbose: int = 0, model=None, pool: int = 2,
+                         corner_box: float = CORNER_BOX):
     """Train :func:`plate_detector` from scratch on synthetic scenes (``8_1``; ``8_2`` calls it when
-    8_1's saved detector is missing). ``scenes`` default to ``make_scenes(n, seed, image_size)``. Adam with
-    a cosine-decaying learning rate (from ``learning_rate`` to 5 % of it), CenterNet's loss.
+    8_1's saved detector is missing). ``scenes`` default to ``make_scenes(n, seed, image_size)``; Adam,
+    CenterNet's loss; ``corner_box``: see :func:`detector_targets`.
     Returns ``(model, history)`` (``history``: Keras' dict of per-epoch losses)."""
     import keras
 
@@ -614,13 +622,11 @@ def train_plate_detector(scenes: list[PlateScene] | None = None, n: int = 1000, 
     if scenes[0].image.shape[:2] != (image_size, image_size):
         raise ValueError(f"scenes are {scenes[0].image.shape[:2]}, expected image_size {image_size}")
     x = np.stack([s.image for s in scenes]).astype(np.float32) / 255.0
-    y = detector_targets([s.plate_box for s in scenes], [s.corners for s in scenes], image_size)
+    y = detector_targets([s.plate_box for s in scenes], [s.corners for s in scenes], image_size,
+                         corner_box=corner_box)
     if model is None:
         model = plate_detector(image_size, width, pool=pool)
-    steps = epochs * int(np.ceil(len(x) / batch_size))
-    # cosine decay: large steps first, small ones at the end (a short training ends better settled)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(steps, 1), alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=heatmaps.centernet_loss)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=heatmaps.centernet_loss)
     hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
     return model, hist.history
 
