@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from utils import ocr
+from utils import ocr, plates
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono-Bold.ttf"
 
@@ -292,3 +292,21 @@ def test_read_scenes_returns_the_documented_structure():
             assert isinstance(p["text"], str) and len(p["text"]) == len(p["plate_char_boxes"]) == len(p["char_boxes"])
             assert p["char_polygons"].shape == (len(p["text"]), 4, 2)
     assert ocr.read_scenes([], detector, None, None) == []
+
+
+def test_refine_corners_moves_top_and_bottom_back_onto_the_plate():
+    scenes = plates.make_scenes(12, seed=77, size=256)
+    rng = np.random.default_rng(0)
+    before, after = [], []
+    for s in scenes:
+        off = np.zeros((4, 2), np.float32)
+        off[:, 1] = rng.choice([-4.0, 4.0]) + rng.uniform(-1, 1, 4)  # the whole top and bottom shifted, as a detector errs
+        bad = s.corners + off
+        fixed = ocr.refine_corners(s.image, bad)
+        assert fixed.shape == (4, 2) and fixed.dtype == np.float32
+        assert np.abs(fixed - s.corners)[:, 0].mean() <= np.abs(bad - s.corners)[:, 0].mean() + 3.0  # ends about kept
+        before.append(np.abs(bad - s.corners)[:, 1].mean())
+        after.append(np.abs(fixed - s.corners)[:, 1].mean())
+    assert np.median(after) < 0.5 * np.median(before), (np.median(before), np.median(after))
+    with pytest.raises(ValueError, match="corners"):
+        ocr.refine_corners(scenes[0].image, np.zeros((3, 2)))

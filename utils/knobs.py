@@ -263,16 +263,17 @@ KNOBS = {
                  "real_limit": 500},
     },
     "8_2": {
-        # training plates: utils.ocr.synthetic_plates(seed train_seed); held-out scenes: utils.plates.make_scenes(seed
+        # training plates: utils.ocr.synthetic_plates(seed train_seed), plus the plates of char_scenes training scenes
+        # (make_scenes, seed train_seed) for the character classifiers; held-out scenes: utils.plates.make_scenes(seed
         # test_seed, scene_size), never used in any training (8_1 trains its detector on seed 100); detector_path: 8_1's
         # saved detector (trained here with the detector_* knobs when it is missing); nothing pretrained anywhere
         "both": {"train_seed": 11, "test_seed": 8200, "scene_size": 256, "plate_format": "LLDDLLL",
                  "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 2,
                  "batch_size": 64, "learning_rate": 5e-3, "detector_path": "outputs/plate_detector_8_1.keras",
                  "detector_seed": 100, "report_dir": "outputs/8_2"},
-        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_epochs": 3, "test_scenes": 150,
+        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_scenes": 150, "char_epochs": 3, "test_scenes": 150,
                  "detector_scenes": 600, "detector_epochs": 4},
-        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_epochs": 10, "test_scenes": 1000,
+        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_scenes": 1000, "char_epochs": 10, "test_scenes": 1000,
                  "detector_scenes": 6000, "detector_epochs": 20},
     },
     "7_2": {

@@ -766,9 +766,73 @@ def read_plate(plate, classifier, segmenter=None, method: str = "learned",
     return r["text"], r["boxes"]
 
 
+def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, size: tuple[int, int] = (64, 144),
+                   max_slope: float = 0.1) -> np.ndarray:
+    """Move a detected plate's top and bottom edges onto the plate in the image (``8_2``).
+
+    A detector's corners are a few pixels off, which on a plate 25 pixels tall cuts characters when
+    the plate is rectified from them. This looks again, on the image: the quadrilateral ``corners``
+    (``(4, 2)`` xy, :data:`utils.plates.CORNER_ORDER`) is widened by ``margin`` of its height above
+    and below and rectified to ``size``; there the plate's dark frame ends in a long straight edge that
+    turns *brighter* going into the plate (downwards at the top, upwards at the bottom: the opposite
+    sign of the characters' own top and bottom edges). The straight line with the strongest such edge
+    (offset and a slope up to ``max_slope``, over the central columns) is searched in the upper and in
+    the lower third of the widened region; the refined corners sit on those lines at the left and right
+    ends, pushed out by ``border`` of the plate height (the frame). The left and right ends are kept.
+    When the two lines are implausible (plate height off by more than a half), ``corners`` come back.
+    Returns ``(4, 2)`` float32 corners in the image."""
+    import cv2
+
+    c = np.asarray(corners, np.float32)
+    if c.shape != (4, 2):
+        raise ValueError(f"corners must have shape (4, 2), got {c.shape}")
+    hh, ww = int(size[0]), int(size[1])
+    unit = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
+    to_image = cv2.getPerspectiveTransform(unit, c)  # plate (u, v) in [0, 1]^2 -> image
+    span = 1 + 2 * margin
+    # crop pixel centres (x + 0.5, y + 0.5) -> (u, v) -> image
+    to_unit = np.array([[1 / ww, 0, 0], [0, span / hh, -margin], [0, 0, 1]], np.float64)
+    m = to_image @ to_unit
+    g = _gray(image).astype(np.float32)
+    half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])  # pixel index -> continuous frame (and back, inverted)
+    crop = cv2.warpPerspective(g, np.linalg.inv(half) @ m @ half, (ww, hh),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    gy = cv2.Sobel(cv2.GaussianBlur(crop, (0, 0), 0.8), cv2.CV_32F, 0, 1, ksize=3)
+    xs = np.arange(int(0.1 * ww), int(0.9 * ww))
+    rows = np.arange(hh, dtype=np.float32)
+    v_of = lambda y: (y + 0.5) * span / hh - margin  # noqa: E731  crop row -> v
+    y_of = lambda v: (v + margin) * hh / span - 0.5  # noqa: E731
+
+    def best_line(lo, hi, sign):
+        best, arg = -np.inf, None
+        for slope in np.linspace(-max_slope, max_slope, 9):
+            ys = rows[:, None] + slope * (xs[None, :] - ww / 2)  # (rows, columns)
+            yi = np.clip(np.round(ys).astype(int), 0, hh - 1)
+            score = (sign * gy[yi, xs[None, :]]).mean(axis=1)
+            score[(rows < y_of(lo)) | (rows > y_of(hi))] = -np.inf
+            k = int(np.argmax(score))
+            if score[k] > best:
+                best, arg = score[k], (float(k), float(slope))
+        return arg, best
+
+    (top, st), s_top = best_line(-margin, 1 / 3, 1.0)
+    (bottom, sb), s_bottom = best_line(2 / 3, 1 + margin, -1.0)
+    height = v_of(bottom) - v_of(top)
+    if not (s_top > 0 and s_bottom > 0 and 0.5 < height < 1.5):
+        return c.copy()
+    out = []
+    for x, y0, slope, push in ((0.0, top, st, -border), (ww, top, st, -border), (ww, bottom, sb, border),
+                               (0.0, bottom, sb, border)):
+        y = y0 + slope * (x - ww / 2)
+        u, v = x / ww, v_of(y) + push * height
+        p = to_image @ np.array([u, v, 1.0])
+        out.append(p[:2] / p[2])
+    return np.asarray(out, np.float32)
+
+
 def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, int] = PLATE_SIZE,
                 plate_format: str | None = None, score_threshold: float = 0.3, threshold: float = 0.5,
-                max_plates: int = 5) -> list[list[dict]]:
+                max_plates: int = 5, refine: bool = True) -> list[list[dict]]:
     """The whole two-stage pipeline (``8_2``): image → plates → characters → text.
 
     Stage 1, :func:`utils.plates.detect_plates` finds each plate's box and four corners (the
@@ -776,6 +840,8 @@ def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, 
     rectified from its corners to ``plate_size`` (:func:`utils.plates.rectify`). Stage 2, the
     learned ``segmenter`` (:func:`column_segmenter`) finds the characters and the ``classifier``
     reads them (:func:`read_plates`). ``images``: a list of RGB ``(H, W, 3)`` uint8 images.
+    ``refine``: first move each plate's top and bottom edges onto the image's plate edges
+    (:func:`refine_corners`; the detector's corners are a few pixels off, too much on small plates).
 
     Returns, per image, a list of plates (best score first), each a dict: ``box`` ``(4,)`` and
     ``corners`` ``(4, 2)`` in the image, ``score``, ``plate`` (the rectified image), ``text``,
@@ -794,6 +860,8 @@ def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, 
     flat = np.float32([[0, 0], [ow, 0], [ow, oh], [0, oh]])
     rectified, owner = [], []
     for i, (img, det) in enumerate(zip(images, detections)):
+        if refine and len(det["corners"]):
+            det["corners"] = np.stack([refine_corners(img, c) for c in det["corners"]])
         for k, c in enumerate(det["corners"]):
             rectified.append(P.rectify(img, c, (oh, ow)))
             owner.append((i, k))
