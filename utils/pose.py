@@ -424,7 +424,14 @@ def predict(model, images, stride: int = STRIDE, batch_size: int = 64) -> np.nda
     in input pixels (argmax of each heatmap, refined to sub-pixel by ``utils.heatmaps.refine_peak``)."""
     from utils import heatmaps
 
-    maps = np.asarray(model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0))
+    x = np.asarray(images, np.float32)
+    # predict_on_batch per chunk: the same batches as model.predict, without its per-call set-up
+    # (top_down calls this once per scene with 2-3 crops)
+    if len(x) and hasattr(model, "predict_on_batch"):
+        maps = np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]))
+                               for i in range(0, len(x), batch_size)])
+    else:
+        maps = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     out = np.zeros((len(maps), maps.shape[-1], 3), np.float32)
     for i, m in enumerate(maps):
         xy, scores = heatmaps.decode_keypoints(m, stride=1)
