@@ -271,7 +271,7 @@ KNOBS = {
                  "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 2,
                  "batch_size": 64, "learning_rate": 5e-3, "detector_path": "outputs/plate_detector_8_1.keras",
                  "detector_seed": 100, "report_dir": "outputs/8_2"},
-        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_scenes": 150, "char_epochs": 3, "test_scenes": 150,
+        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_scenes": 100, "char_epochs": 3, "test_scenes": 150,
                  "detector_scenes": 600, "detector_epochs": 4},
         "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_scenes": 1000, "char_epochs": 10, "test_scenes": 1000,
                  "detector_scenes": 6000, "detector_epochs": 20},
