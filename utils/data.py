@@ -311,6 +311,21 @@ def _background(name: str) -> np.ndarray:
     return _photo_cached(name)
 
 
+def random_crop(rng: np.random.Generator, photo: np.ndarray, size: int, min_fraction: int = 3) -> np.ndarray:
+    """A random square crop of ``photo`` ``(H, W, C)``, resized to ``(size, size, C)`` (area interpolation).
+
+    The crop's side is drawn from ``min(H, W) // min_fraction`` to ``min(H, W)``, then its top and left
+    (three draws from ``rng``, in that order): the synthetic scenes of ``8_1``/``8_2`` and ``8_3``
+    stand on such crops of the package photos."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    side = int(rng.integers(min(h, w) // min_fraction, min(h, w) + 1))
+    y0 = int(rng.integers(0, h - side + 1))
+    x0 = int(rng.integers(0, w - side + 1))
+    return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+
+
 def pasted_objects(n: int, size: int = 128, seed: int = 0, max_objects: int = 3,
                    scale: tuple[float, float] = (0.25, 0.55)) -> InstanceSet:
     """Detection set: photo cut-outs (cat face, coffee cup, coin, horse) pasted onto random

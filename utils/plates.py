@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils import data
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
 """The 33 character classes: digits, then capitals without I, O, Q. Class id = index here."""
 LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
@@ -272,24 +274,13 @@ def _scene_photo(name: str) -> np.ndarray:
     """A package photo, shrunk so that its shorter side is at most 256 pixels (fast crops)."""
     import cv2
 
-    from utils import data
-
-    img = data._background(name) if name in ("grass", "gravel", "brick") else data.photo(name)
+    img = data._background(name)
     f = 256 / min(img.shape[:2])
     if f < 1:
         img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
     img = np.ascontiguousarray(img)
     img.setflags(write=False)
     return img
-
-
-def _crop(rng, photo: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    side = int(rng.integers(min(photo.shape[:2]) // 3, min(photo.shape[:2]) + 1))
-    y0 = int(rng.integers(0, photo.shape[0] - side + 1))
-    x0 = int(rng.integers(0, photo.shape[1] - side + 1))
-    return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
 
 
 def _car_rear(rng, canvas: np.ndarray, plate_c: tuple[float, float], plate_w: float) -> None:
@@ -304,7 +295,7 @@ def _car_rear(rng, canvas: np.ndarray, plate_c: tuple[float, float], plate_w: fl
     y0 = int(cy - plate_w * rng.uniform(0.7, 1.3))
     y1 = int(cy + plate_w * rng.uniform(0.35, 0.7))
     paint = rng.uniform(20, 235, size=3) if rng.random() < 0.8 else np.full(3, rng.uniform(20, 235))
-    tex = _crop(rng, _scene_photo(SCENE_PHOTOS[rng.integers(len(SCENE_PHOTOS))]), size).mean(axis=2)
+    tex = data.random_crop(rng, _scene_photo(SCENE_PHOTOS[rng.integers(len(SCENE_PHOTOS))]), size).mean(axis=2)
     tex = 1.0 + 0.25 * (tex - tex.mean()) / (tex.std() + 1e-6) * rng.uniform(0.1, 0.6)
     body = np.zeros((size, size), np.uint8)
     r = max(2, int(plate_w * 0.25))
@@ -349,7 +340,7 @@ def _distractor(rng, canvas: np.ndarray, plate_box: np.ndarray) -> None:
     if x1 - x0 < 3 or y1 - y0 < 3:
         return
     if rng.random() < 0.5:
-        patch = _crop(rng, _text_photo(), max(x1 - x0, y1 - y0))[: y1 - y0, : x1 - x0]
+        patch = data.random_crop(rng, _text_photo(), max(x1 - x0, y1 - y0))[: y1 - y0, : x1 - x0]
         canvas[y0:y1, x0:x1] = patch
     else:
         cv2.rectangle(canvas, (x0, y0), (x1, y1), tuple(int(v) for v in rng.uniform(180, 250, size=3)), -1)
@@ -406,7 +397,7 @@ def plate_scene(rng: np.random.Generator, size: int = 128, plate_width: tuple[fl
     cy = rng.uniform(margin - quad[:, 1].min(), size - margin - quad[:, 1].max())
     corners = (quad + np.float32([cx, cy])).astype(np.float32)
 
-    canvas = _crop(rng, _scene_photo(SCENE_PHOTOS[rng.integers(len(SCENE_PHOTOS))]), size).copy()
+    canvas = data.random_crop(rng, _scene_photo(SCENE_PHOTOS[rng.integers(len(SCENE_PHOTOS))]), size).copy()
     plate_box = corners_to_box(corners)
     if rng.random() < car_probability:
         _car_rear(rng, canvas, (float(cx), float(cy)), float(pw))

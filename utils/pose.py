@@ -91,13 +91,10 @@ def _backgrounds() -> tuple[np.ndarray, ...]:
 
 def _crop(rng: np.random.Generator, size: int) -> np.ndarray:
     """A random square crop of a random background photo, resized to ``size``, randomly flipped."""
-    import cv2
+    from utils import data
 
     photo = _backgrounds()[rng.integers(len(_backgrounds()))]
-    h, w = photo.shape[:2]
-    side = int(rng.integers(min(h, w) // 4, min(h, w) + 1))
-    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-    out = cv2.resize(photo[y:y + side, x:x + side], (size, size), interpolation=cv2.INTER_AREA)
+    out = data.random_crop(rng, photo, size, min_fraction=4)
     return np.ascontiguousarray(out[:, ::-1]) if rng.random() < 0.5 else out
 
 
