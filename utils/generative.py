@@ -931,9 +931,8 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 600
     generator], "ema": [... of the average, or the raw ones again]}``. The defaults remake the
     shipped ``weights/course/dcgan_patches16.weights.h5`` (see its ``.md``: the moving average
     was tried and did worse there)."""
-    import tempfile
-
     from utils import course
+    from utils import images as uimages
 
     keras.utils.set_random_seed(seed)
     x = photo_patches(n, size, seed=0)[0].astype("float32") / 127.5 - 1
@@ -952,7 +951,6 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 600
     ema = GeneratorEMA(ema_decay) if ema_decay else None
     z = np.random.default_rng(1).standard_normal((len(xv), latent_dim)).astype("float32")
     target = course.path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     for epoch in range(1, epochs + 1):
         gan.fit(x, epochs=1, batch_size=64, verbose=0, callbacks=[ema] if ema else [])
         info["raw"].append(fd(ops.convert_to_numpy(gan.generate(z))))
@@ -963,10 +961,8 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 600
               f"full covariance {info['full_covariance']:.2f})", flush=True)
         if epoch >= select_from and d < info["fd"]:
             info.update(fd=d, epoch=epoch)
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                tmp_file = Path(tmp) / "g.weights.h5"
-                (ema.recalibrate() if ema else gan.generator).save_weights(tmp_file)
-                tmp_file.replace(target)
+            generator = ema.recalibrate() if ema else gan.generator
+            uimages.write_atomically(target, generator.save_weights, keep_suffix=True)
     return info
 
 
