@@ -347,6 +347,7 @@ def _image_dicts(items, name: str, need_scores: bool, optional: bool = False) ->
                       if need_scores and not (optional and "scores" not in item) else None)
         except KeyError as err:
             keys = "boxes, scores, class_ids" if need_scores else "boxes, class_ids"
+            keys = f"boxes (and optionally {keys[7:]}), or a box array" if optional else keys
             raise ValueError(f"{name}[{i}]: missing key {err}; expected a dict with {keys}") from None
         if (ids is not None and len(ids) != len(boxes)) or (scores is not None and len(scores) != len(boxes)):
             raise ValueError(f"{name}[{i}]: {len(boxes)} boxes but "
