@@ -11,7 +11,7 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.notebooks`` notebook hygiene: cleaning, student copies
 - ``utils.transfer``  pretrained backbones (Keras applications / the course's own), folder data sets (1_1, 1_2)
 - ``utils.efficientnet`` EfficientNet-Lite0 in Keras, its ImageNet weights read without PyTorch (1_1, 1_2)
-- ``utils.detection`` box formats, IoU, NMS, anchors, box deltas, RoI pooling, mAP, drawing (2_2 to 3_x)
+- ``utils.detection`` box formats, IoU, NMS, anchors, box deltas, RoI pooling, mAP, recall, drawing (2_2 on)
 - ``utils.annotations`` Pascal VOC, COCO, YOLO, labelme and VIA files: read, write, validate (2_6, 3_3)
 - ``utils.yolo``      YOLOv1 targets, loss and decoding; YOLOv3 through OpenCV DNN (2_4)
 - ``utils.ssd``       default boxes, matching, hard negatives, focal loss; MobileNet-SSD in OpenCV (2_5)
@@ -20,7 +20,13 @@ One module per topic; each public function names the notebook that teaches it.
 - ``utils.vggface``   Keras 3 VGGFace (vgg16, resnet50, senet50) for the rcmalli weight files (4_4)
 - ``utils.segmentation`` label-map metrics, colour maps, losses, tiling, U-Net, segmentation data (5_1 to 5_3)
 - ``utils.generative`` VAE / GAN / conditional GAN with custom train steps, Fréchet distance (6_1 to 6_4)
-- ``utils.datasets``  YOLO data set folders: read, validate, write, convert, tf.data (7_x, to come)
+- ``utils.datasets``  YOLO data set folders: read, validate, write, convert, tf.data (7_1, 7_2)
+- ``utils.heatmaps``  Gaussian targets, sub-pixel peaks, a CenterNet-style detector, keypoint nets (7_x, 8_x)
+- ``utils.thermal``   thermal radiometry, gain control, synthetic thermal scenes, HIT-UAV (7_1)
+- ``utils.aerial``    aerial scenes, tiles and sliced inference, DOTA and VisDrone readers (7_2)
+- ``utils.plates``    synthetic plates and scenes, rectification, plate detectors (8_1)
+- ``utils.ocr``       character segmentation and reading, the two-stage pipeline, the lab report (8_2)
+- ``utils.pose``      figures, markers, PCK, top-down and bottom-up pose, BlazePose (8_3)
 """
 
 import os as _os
