@@ -91,14 +91,6 @@ def test_downscaled_predict_scales_boxes_back():
     np.testing.assert_allclose(b, [[20, 40, 40, 80]])
 
 
-def test_recall_at():
-    gts = [{"boxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), "class_ids": np.array([0, 1])}]
-    preds = [{"boxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10]]),
-              "scores": np.array([0.9, 0.8, 0.7]), "class_ids": np.array([0, 0, 0])}]
-    assert aerial.recall_at(gts, preds) == 0.5  # the second box has the wrong class
-    assert aerial.recall_at(gts, preds, score_threshold=0.95) == 0.0
-
-
 def test_scene_is_deterministic_and_has_tiny_objects():
     a, b, c = aerial.scene(3), aerial.scene(3), aerial.scene(4)
     np.testing.assert_array_equal(a.image, b.image)

@@ -346,6 +346,97 @@ def test_voc_ap_hand_computed():
     assert det.voc_ap(gts, dup)["per_class"][1] == pytest.approx(0.5)
 
 
+
+def test_recall_at_one_to_one_classes_and_scores():
+    gts = [{"boxes": np.array([[0.0, 0, 10, 10], [20, 20, 30, 30]]), "class_ids": np.array([0, 1])}]
+    preds = [{"boxes": np.array([[0.0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10]]),
+              "scores": np.array([0.9, 0.8, 0.7]), "class_ids": np.array([0, 0, 0])}]
+    recall, ious = det.recall_at(gts, preds)
+    assert recall == 0.5 and np.allclose(ious, [1.0, 0.0])  # box 2: found only by a detection of the wrong class
+    assert det.recall_at(gts, preds, score_threshold=0.95)[0] == 0.0
+    assert det.recall_at(gts, preds, score_threshold=0.85)[0] == 0.5
+    # without classes the same detections find both boxes; the duplicate of box 1 counts once
+    recall, ious = det.recall_at([gts[0]["boxes"]], [{"boxes": preds[0]["boxes"], "scores": preds[0]["scores"]}])
+    assert recall == 1.0 and np.allclose(ious, [1.0, 1.0])
+    two_dupes = det.recall_at([np.array([[0.0, 0, 10, 10], [40, 40, 50, 50]])], [np.array([[0.0, 0, 10, 10]] * 3)])
+    assert two_dupes[0] == 0.5
+
+
+def test_recall_at_best_score_first_and_one_box_per_detection():
+    # one ground truth, two hits: the better-scored one takes it, its IoU is reported (not the best IoU)
+    gt = [np.array([0.0, 0, 10, 10])]
+    preds = [{"boxes": np.array([[0.0, 0, 10, 10], [0.0, 0, 10, 16]]), "scores": np.array([0.2, 0.9])}]
+    recall, ious = det.recall_at(gt, preds)
+    assert recall == 1.0 and ious == pytest.approx([10 / 16])
+    assert det.recall_at(gt, [preds[0]["boxes"]])[1] == pytest.approx([1.0])  # no scores: ranked as given
+    # one detection overlapping two boxes finds only the one it overlaps most
+    gts = [np.array([[0.0, 0, 10, 11], [0, 0, 10, 10]])]
+    recall, ious = det.recall_at(gts, [np.array([[0.0, 0, 10, 10]])])
+    assert recall == 0.5 and np.allclose(ious, [0.0, 1.0])
+    assert det.recall_at(gts, [np.array([[0.0, 0, 10, 10]])], iou_threshold=1.0)[0] == 0.5
+
+
+def test_recall_at_empty_images_and_no_ground_truth():
+    gts = [np.zeros((0, 4)), np.array([[0.0, 0, 10, 10]]), np.array([[5.0, 5, 9, 9]])]
+    preds = [np.array([[0.0, 0, 10, 10]]), np.zeros((0, 4)), {"boxes": np.zeros((0, 4)), "scores": []}]
+    recall, ious = det.recall_at(gts, preds)
+    assert recall == 0.0 and ious.shape == (2,) and not ious.any()  # a detection in an empty image finds nothing
+    recall, ious = det.recall_at([np.zeros((0, 4))], [np.array([[0.0, 0, 1, 1]])])
+    assert np.isnan(recall) and ious.shape == (0,)
+    assert np.isnan(det.recall_at([], [])[0])
+
+
+def test_recall_at_agrees_with_pycocotools_recall():
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gts, preds, _ = _gts_and_preds(seed=23, n_images=80)
+    images = [{"id": i + 1} for i in range(len(gts))]
+    anns = [{"id": len(images) * 100 + k, "image_id": i + 1, "category_id": int(c), "bbox": b.tolist(),
+             "area": float(b[2] * b[3]), "iscrowd": 0}
+            for i, g in enumerate(gts) for k, (b, c) in enumerate(zip(det.convert_boxes(g["boxes"], "xyxy", "xywh"),
+                                                                      g["class_ids"]))]
+    for n, a in enumerate(anns):
+        a["id"] = n + 1
+    coco_gt = COCO()
+    coco_gt.dataset = {"images": images, "annotations": anns,
+                       "categories": [{"id": c} for c in sorted({a["category_id"] for a in anns})]}
+    coco_gt.createIndex()
+    results = [{"image_id": i + 1, "category_id": int(c), "bbox": b.tolist(), "score": float(s)}
+               for i, p in enumerate(preds)
+               for b, c, s in zip(det.convert_boxes(p["boxes"], "xyxy", "xywh"), p["class_ids"], p["scores"])]
+    ev = COCOeval(coco_gt, coco_gt.loadRes(results), "bbox")
+    ev.evaluate(), ev.accumulate()
+    found = total = 0
+    for k, cid in enumerate(ev.params.catIds):
+        mine = det.recall_at([{"boxes": g["boxes"][g["class_ids"] == cid], "class_ids": g["class_ids"][g["class_ids"] == cid]}
+                              for g in gts], preds)
+        assert mine[0] == pytest.approx(ev.eval["recall"][0, k, 0, -1], abs=1e-12)  # IoU 0.5, all areas, 100 dets
+        n = sum(int((g["class_ids"] == cid).sum()) for g in gts)
+        found, total = found + mine[0] * n, total + n
+    pooled = det.recall_at(gts, preds)[0]
+    assert pooled == pytest.approx(found / total) and 0.5 < pooled < 0.99  # noisy enough to be a real test
+
+
+def test_recall_at_rejects_bad_input():
+    boxes = np.array([[0.0, 0, 10, 10]])
+    with pytest.raises(ValueError, match="2 ground-truth images but 1 prediction images"):
+        det.recall_at([boxes, boxes], [boxes])
+    with pytest.raises(ValueError, match=r"gts\[0\]\['boxes'\]: got shape \(3,\), expected \(N, 4\)"):
+        det.recall_at([np.zeros(3)], [boxes])
+    with pytest.raises(ValueError, match=r"preds\[0\]\['boxes'\]: got shape \(2, 3\)"):
+        det.recall_at([boxes], [np.zeros((2, 3))])
+    with pytest.raises(ValueError, match=r"preds\[0\]: 1 boxes but 2 scores"):
+        det.recall_at([boxes], [{"boxes": boxes, "scores": [0.5, 0.6]}])
+    with pytest.raises(ValueError, match=r"gts\[0\] has class_ids but preds\[0\] has none"):
+        det.recall_at([{"boxes": boxes, "class_ids": [1]}], [boxes])
+    with pytest.raises(ValueError, match=r"score_threshold=0.5 but preds\[0\] has no scores"):
+        det.recall_at([boxes], [boxes], score_threshold=0.5)
+    with pytest.raises(ValueError, match="iou_threshold=0"):
+        det.recall_at([boxes], [boxes], iou_threshold=0)
+    with pytest.raises(ValueError, match=r"preds\[0\]\['boxes'\]: got tuple"):
+        det.recall_at([boxes], [(boxes, np.array([0.9, 0.1]))])
+
 # --------------------------------------------------------------------------- drawing
 
 

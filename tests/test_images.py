@@ -174,3 +174,43 @@ def test_save_replaces_atomically_and_keeps_permissions(tmp_path):
     images.save_image(path, np.full((4, 4, 3), 9, np.uint8))
     assert path.stat().st_mode & 0o777 == 0o640 and images.load_image(path)[0, 0, 0] == 9
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_write_atomically_a_failed_write_keeps_the_old_file_and_no_temporary_file(tmp_path):
+    target = tmp_path / "m.weights.h5"
+    target.write_bytes(b"old weights")
+    names = []
+
+    def fails_half_way(tmp):
+        names.append(tmp.name)
+        assert tmp.parent == tmp_path and tmp.exists()  # beside the target, created before write runs
+        tmp.write_bytes(b"half of the new")
+        raise OSError("disk full")
+
+    for keep_suffix in (False, True):
+        with pytest.raises(OSError, match="disk full"):
+            images.write_atomically(target, fails_half_way, keep_suffix=keep_suffix)
+        assert target.read_bytes() == b"old weights"
+        assert [p.name for p in tmp_path.iterdir()] == ["m.weights.h5"]
+    plain, kept = names
+    assert plain.startswith(".m.weights.h5.") and plain.endswith(".tmp")
+    assert kept.startswith(".m.weights.h5.") and kept.endswith(".tmp.weights.h5")
+
+
+def test_write_atomically_saves_keras_weights_and_models(tmp_path):
+    import keras
+
+    def small(seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+    model, other = small(0), small(1)
+    out = images.write_atomically(tmp_path / "sub" / "m.weights.h5", model.save_weights, keep_suffix=True)
+    other.load_weights(out)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), other.get_weights()))
+    again = images.write_atomically(tmp_path / "m.keras", model.save, keep_suffix=True)
+    assert np.array_equal(keras.models.load_model(again).get_weights()[0], model.get_weights()[0])
+    # Keras checks the file name: without keep_suffix it refuses, and nothing is left behind
+    with pytest.raises(ValueError, match="weights.h5"):
+        images.write_atomically(tmp_path / "x.weights.h5", model.save_weights)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m.keras", "m.weights.h5", "sub"]

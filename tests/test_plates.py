@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from utils import plates
+from utils import detection, plates
 
 
 def test_alphabet_and_text_format():
@@ -161,16 +161,7 @@ def test_haar_and_edge_baselines_return_boxes_and_scores():
     img[36:60, 40:100] = 235
     img[40:56, 44:96:5] = 10
     boxes, _ = plates.edge_plates(img)
-    assert len(boxes) and plates.recall_at([np.float32([40, 36, 100, 60])], [boxes], 0.5)[0] == 1.0
-
-
-def test_recall_at():
-    gt = [np.float32([0, 0, 10, 10]), np.float32([[0, 0, 10, 10], [20, 20, 30, 30]])]
-    pred = [np.float32([[0, 0, 10, 9]]), np.zeros((0, 4), np.float32)]
-    r, best = plates.recall_at(gt, pred)
-    assert r == pytest.approx(1 / 3) and best.shape == (3,) and best[0] == pytest.approx(0.9)
-    with pytest.raises(ValueError, match="prediction images"):
-        plates.recall_at(gt, pred[:1])
+    assert len(boxes) and detection.recall_at([np.float32([40, 36, 100, 60])], [boxes], 0.5)[0] == 1.0
 
 
 def test_detector_targets_and_decoding_round_trip():

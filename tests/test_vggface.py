@@ -281,6 +281,21 @@ def test_save_weights_h5_writes_the_published_layout(tmp_path):
         assert len(f[vggface.file_name(relu)].attrs["weight_names"]) == 0  # weightless layers listed too
     stored = vggface.read_weights_h5(path)
     assert len(stored) == 138 and list(stored)[0] == "conv1/7x7_s2"
+    before = path.read_bytes()
+
+    class Broken:  # a layer whose weights cannot be read: the write fails half way
+        name = "broken"
+
+        @property
+        def weights(self):
+            raise RuntimeError("cannot read the weights")
+
+    class HalfModel:
+        layers = model.layers[:3] + [Broken()]
+
+    with pytest.raises(RuntimeError, match="cannot read"):
+        vggface.save_weights_h5(HalfModel(), path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["saved.h5"]
 
 
 def test_layer_name_mapping():

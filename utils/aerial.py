@@ -435,32 +435,6 @@ def downscaled_predict(image: np.ndarray, predict: Callable[[np.ndarray], list[D
     return np.asarray(b, float).reshape(-1, 4) * scale, np.asarray(s, float), np.asarray(c, int)
 
 
-def recall_at(gts, preds, iou_threshold: float = 0.5, score_threshold: float = 0.0) -> float:
-    """Share of ground-truth boxes found (``7_2``): a detection (score ≥ ``score_threshold``)
-    of the same class with IoU ≥ ``iou_threshold`` matches one ground-truth box, best scores first,
-    each box matched once. ``gts``/``preds`` as :func:`utils.detection.coco_evaluate`."""
-    from utils.detection import iou
-
-    found = total = 0
-    for g, p in zip(gts, preds):
-        gb, gc = np.asarray(g["boxes"], float).reshape(-1, 4), np.asarray(g["class_ids"]).reshape(-1)
-        s = np.asarray(p["scores"], float).reshape(-1)
-        order = np.argsort(-s, kind="stable")
-        order = order[s[order] >= score_threshold]
-        pb, pc = np.asarray(p["boxes"], float).reshape(-1, 4)[order], np.asarray(p["class_ids"]).reshape(-1)[order]
-        total += len(gb)
-        if not len(gb) or not len(pb):
-            continue
-        overlaps = iou(pb, gb)
-        taken = np.zeros(len(gb), bool)
-        for d in range(len(pb)):
-            ok = (overlaps[d] >= iou_threshold) & ~taken & (gc == pc[d])
-            if ok.any():
-                taken[np.argmax(np.where(ok, overlaps[d], -1))] = True
-        found += int(taken.sum())
-    return found / total if total else float("nan")
-
-
 # ------------------------------------------------------------------------------ DOTA
 
 

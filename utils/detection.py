@@ -1,5 +1,5 @@
 """Object detection building blocks, in NumPy: boxes, IoU, NMS, anchors, box deltas,
-RoI pooling, evaluation (COCO and VOC AP) and drawing.
+RoI pooling, evaluation (COCO and VOC AP, recall at an IoU) and drawing.
 
 Every notebook of the detection track builds on this module (``2_2`` to ``2_6``, and the
 Mask R-CNN notebooks later). Conventions, shared with :mod:`utils.data`:
@@ -38,7 +38,10 @@ _MAX_LOG_SCALE = float(np.log(1000.0 / 16))  # detectron's clamp on dw, dh befor
 
 def _as_boxes(boxes, name: str = "boxes") -> np.ndarray:
     """``boxes`` as a float64 ``(N, 4)`` array, or a ``ValueError`` naming the argument."""
-    arr = np.asarray(boxes, dtype=np.float64)
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: got {type(boxes).__name__} {boxes!r:.80}, expected (N, 4) boxes") from None
     if arr.ndim == 1 and arr.shape[0] == 4:
         arr = arr[None]
     if arr.size == 0:
@@ -328,19 +331,28 @@ def roi_align(feature_map, boxes, output_size: int = 7, spatial_scale: float = 1
 # ------------------------------------------------------------------------- evaluation
 
 
-def _image_dicts(items, name: str, need_scores: bool) -> list[dict]:
+def _image_dicts(items, name: str, need_scores: bool, optional: bool = False) -> list[dict]:
+    """Check and convert one dict per image (``boxes``, ``class_ids``, and ``scores`` when ``need_scores``).
+    With ``optional``, an item may be a bare box array, and a missing ``class_ids``/``scores`` comes back as
+    ``None``; errors name ``<name>[i]``."""
     out = []
     for i, item in enumerate(items):
+        if optional and not isinstance(item, dict):
+            item = {"boxes": item}
         try:
             boxes = _as_boxes(item["boxes"], f"{name}[{i}]['boxes']")
-            ids = np.asarray(item["class_ids"]).reshape(-1).astype(int)
-            scores = np.asarray(item["scores"], dtype=np.float64).reshape(-1) if need_scores else None
+            ids = (None if optional and "class_ids" not in item
+                   else np.asarray(item["class_ids"]).reshape(-1).astype(int))
+            scores = (np.asarray(item["scores"], dtype=np.float64).reshape(-1)
+                      if need_scores and not (optional and "scores" not in item) else None)
         except KeyError as err:
             keys = "boxes, scores, class_ids" if need_scores else "boxes, class_ids"
+            keys = f"boxes (and optionally {keys[7:]}), or a box array" if optional else keys
             raise ValueError(f"{name}[{i}]: missing key {err}; expected a dict with {keys}") from None
-        if len(ids) != len(boxes) or (need_scores and len(scores) != len(boxes)):
-            raise ValueError(f"{name}[{i}]: {len(boxes)} boxes but {len(ids)} class ids"
-                             + (f" and {len(scores)} scores" if need_scores else ""))
+        if (ids is not None and len(ids) != len(boxes)) or (scores is not None and len(scores) != len(boxes)):
+            raise ValueError(f"{name}[{i}]: {len(boxes)} boxes but "
+                             + " and ".join(f"{len(v)} {what}" for v, what in ((ids, "class ids"), (scores, "scores"))
+                                            if v is not None))
         out.append({"boxes": boxes, "class_ids": ids, "scores": scores})
     return out
 
@@ -469,6 +481,64 @@ def voc_ap(gts, preds, iou_threshold: float = 0.5) -> dict:
         curves[cid] = (recall, precision)
     m = float(np.mean(list(per_class.values()))) if per_class else float("nan")
     return {"mAP": m, "per_class": per_class, "curves": curves}
+
+
+def recall_at(gts, preds, iou_threshold: float = 0.5, score_threshold: float | None = None):
+    """Share of ground-truth boxes found, each by its own detection (``7_2``, ``8_1``).
+
+    In each image the detections (those with score >= ``score_threshold`` when it is given) are
+    taken **best score first** (in the given order when there are no scores); each one takes the
+    still-unmatched ground-truth box of its class with the highest IoU, if that IoU is
+    >= ``iou_threshold``. One to one, as COCO matches: a duplicate detection of a box already
+    found counts for nothing, and one detection never finds two boxes.
+
+    Args:
+        gts: one item per image, either a dict with ``boxes`` ``(K, 4)`` (or one ``(4,)``) ``xyxy``
+            and optionally ``class_ids`` ``(K,)`` (as :func:`coco_evaluate` takes it), or just the boxes.
+        preds: one item per image, same order: a dict with ``boxes`` ``(D, 4)`` and optionally
+            ``scores`` ``(D,)`` and ``class_ids`` ``(D,)``, or just the boxes (ranked as given).
+            Classes are compared when an image's ground truth and detections both have
+            ``class_ids``; giving them on one side only raises ``ValueError``.
+        iou_threshold: in ``(0, 1]``.
+        score_threshold: detections scoring below it are dropped (needs ``scores``); ``None``: keep all.
+
+    Returns:
+        ``(recall, ious)``: ``recall`` = found / all ground-truth boxes (``nan`` when there is none);
+        ``ious`` ``(G,)`` float64, one per ground-truth box (image after image, in their order): the
+        IoU of the detection that found it, 0 for a box not found.
+    """
+    if len(gts) != len(preds):
+        raise ValueError(f"recall_at: {len(gts)} ground-truth images but {len(preds)} prediction images")
+    if not 0 < iou_threshold <= 1:
+        raise ValueError(f"recall_at: iou_threshold={iou_threshold}, expected a value in (0, 1]")
+    gts, preds = _image_dicts(gts, "gts", False, optional=True), _image_dicts(preds, "preds", True, optional=True)
+    found, ious = 0, [np.zeros(0)]
+    for i, (g, p) in enumerate(zip(gts, preds)):
+        if (g["class_ids"] is None) != (p["class_ids"] is None):
+            has, lacks = ("gts", "preds") if p["class_ids"] is None else ("preds", "gts")
+            raise ValueError(f"recall_at: {has}[{i}] has class_ids but {lacks}[{i}] has none; give both or neither")
+        gc = np.zeros(len(g["boxes"]), int) if g["class_ids"] is None else g["class_ids"]
+        pc = np.zeros(len(p["boxes"]), int) if p["class_ids"] is None else p["class_ids"]
+        if p["scores"] is not None:
+            order = np.argsort(-p["scores"], kind="stable")
+            if score_threshold is not None:
+                order = order[p["scores"][order] >= score_threshold]
+        elif score_threshold is not None:
+            raise ValueError(f"recall_at: score_threshold={score_threshold} but preds[{i}] has no scores")
+        else:
+            order = np.arange(len(p["boxes"]))
+        matched = np.zeros(len(g["boxes"]))
+        taken = np.zeros(len(g["boxes"]), bool)
+        if len(order) and len(g["boxes"]):
+            for d, row in zip(order, iou(p["boxes"][order], g["boxes"])):
+                ok = (row >= iou_threshold) & ~taken & (gc == pc[d])
+                if ok.any():
+                    j = int(np.argmax(np.where(ok, row, -1.0)))
+                    taken[j], matched[j] = True, row[j]
+        found += int(taken.sum())
+        ious.append(matched)
+    ious = np.concatenate(ious)
+    return (found / len(ious) if len(ious) else float("nan")), ious
 
 
 # -------------------------------------------------------------------------- backbones

@@ -954,10 +954,10 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 16, n: int = 300
     raw ones again], "seconds": training time}``. The defaults remake the shipped
     ``weights/course/dcgan_patches16.weights.h5`` (see its ``.md`` for what else was tried).
     Runs on TensorFlow or, for a GPU machine without TensorFlow, ``KERAS_BACKEND=torch``."""
-    import tempfile
     import time
 
     from utils import course
+    from utils import images as uimages
 
     keras.utils.set_random_seed(seed)
     x = photo_patches(n, size, seed=0)[0].astype("float32") / 127.5 - 1
@@ -978,7 +978,6 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 16, n: int = 300
     ema = GeneratorEMA(ema_decay) if ema_decay else None
     z = np.random.default_rng(1).standard_normal((len(xv), latent_dim)).astype("float32")
     target = course.path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         gan.fit(x, epochs=1, batch_size=batch_size, verbose=0, callbacks=[ema] if ema else [])
@@ -991,10 +990,8 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 16, n: int = 300
               f"full covariance {info['full_covariance']:.2f}) {info['seconds']:.0f} s", flush=True)
         if epoch >= select_from and d < info["fd"]:
             info.update(fd=d, epoch=epoch)
-            with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-                tmp_file = Path(tmp) / "g.weights.h5"
-                (ema.recalibrate() if ema else gan.generator).save_weights(tmp_file)
-                tmp_file.replace(target)
+            generator = ema.recalibrate() if ema else gan.generator
+            uimages.write_atomically(target, generator.save_weights, keep_suffix=True)
         if max_seconds is not None and info["seconds"] > max_seconds:
             break
     return info

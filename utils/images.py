@@ -169,14 +169,22 @@ def load_image(path, mode: str = "rgb", dtype: str = "uint8") -> np.ndarray:
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
 
 
-def write_atomically(path, write: Callable[[Path], None]) -> Path:
+def write_atomically(path, write: Callable[[Path], None], keep_suffix: bool = False) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then ``os.replace`` it onto
     ``path``: readers see the old file or the new one, never a partial one, and a failed
-    ``write`` leaves the old file untouched. Creates the parent folder; keeps an existing
-    file's permissions. Returns ``path``."""
+    ``write`` leaves the old file untouched and no temporary file behind. Creates the parent
+    folder; keeps an existing file's permissions. Returns ``path``.
+
+    The temporary file (hidden, ``.<name>.<random>.tmp``) already exists, empty, when ``write``
+    is called. ``keep_suffix=True`` makes its name end with ``path``'s suffixes too, for writers
+    that insist on them: Keras' ``save_weights`` (``.weights.h5``) and ``save`` (``.keras``), as in
+    ``write_atomically(out, model.save_weights, keep_suffix=True)``. Every weight file the course
+    trains (``utils.pose``, ``utils.segmentation``, ``utils.generative``, ``utils.plates``,
+    ``utils.transfer``) is saved this way."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    suffix = ".tmp" + ("".join(path.suffixes) if keep_suffix else "")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -22,15 +22,15 @@ Geometry conventions (as in :mod:`utils.data`):
 
 Contents: the text format and :func:`render_plate`; scenes (:func:`plate_scene`, :func:`make_scenes`);
 geometry (:func:`rectify`, :func:`order_corners`); the classical baselines (:func:`haar_plates`,
-:func:`edge_plates`, :func:`recall_at`); the course's detector, a CenterNet from :mod:`utils.heatmaps` with
-one heat channel for the plate and one per corner (:func:`plate_detector`, :func:`train_plate_detector`,
-:func:`detect_plates`, :func:`save_detector`, :func:`load_detector`); the openalpr benchmark reader
+:func:`edge_plates`; 8_1 scores them with :func:`utils.detection.recall_at`); the course's detector, a
+CenterNet from :mod:`utils.heatmaps` with one heat channel for the plate and one per corner
+(:func:`plate_detector`, :func:`train_plate_detector`, :func:`detect_plates`, :func:`save_detector`,
+:func:`load_detector`); the openalpr benchmark reader
 (:func:`openalpr_set`) for full mode.
 """
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -526,23 +526,6 @@ def edge_plates(image: np.ndarray, aspect: tuple[float, float] = (2.0, 7.0), min
     return np.asarray(boxes, np.float32).reshape(-1, 4)[order], np.asarray(scores, np.float32)[order]
 
 
-def recall_at(gt_boxes, pred_boxes, iou_threshold: float = 0.5) -> tuple[float, np.ndarray]:
-    """Fraction of ground-truth plates hit by some prediction with IoU >= ``iou_threshold``, and the best
-    IoU of each ground truth (``(N,)``; 0 where nothing was predicted). ``gt_boxes``: one ``(4,)`` or
-    ``(K, 4)`` per image; ``pred_boxes``: one ``(D, 4)`` per image."""
-    from utils import detection
-
-    if len(gt_boxes) != len(pred_boxes):
-        raise ValueError(f"recall_at: {len(gt_boxes)} ground-truth images but {len(pred_boxes)} prediction images")
-    best = []
-    for g, p in zip(gt_boxes, pred_boxes):
-        g = np.asarray(g, np.float32).reshape(-1, 4)
-        p = np.asarray(p, np.float32).reshape(-1, 4)
-        best.extend(detection.iou(g, p).max(axis=1) if len(p) else np.zeros(len(g)))
-    best = np.asarray(best, np.float64)
-    return float((best >= iou_threshold).mean()) if len(best) else float("nan"), best
-
-
 # ----------------------------------------------------------------------------- the course's detector
 
 DETECTOR_CHANNELS = ("plate", "top-left", "top-right", "bottom-right", "bottom-left")
@@ -701,16 +684,7 @@ def save_detector(model, path) -> Path:
     path = Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"{path}: the detector is saved as a .keras file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    def write(tmp: Path) -> None:
-        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
-        try:
-            model.save(keras_tmp)
-            os.replace(keras_tmp, tmp)
-        finally:
-            keras_tmp.unlink(missing_ok=True)
-
-    return write_atomically(path, write)
+    return write_atomically(path, model.save, keep_suffix=True)
 
 
 def load_detector(path):

@@ -737,17 +737,14 @@ def train_checkpoint(out: Path = CHECKPOINT, images: int = 4000, epochs: int = 1
     """Train the course checkpoint (:func:`build_model` on :func:`figures` of ``seed``) and save its
     weights to ``out`` atomically (``8_3`` loads them)."""
     from utils import course
+    from utils.images import write_atomically
 
     course.seed_everything(42)
     x, kp = figures(images, size=size, seed=seed)
     model = build_model(size, width=width)
     start = time.time()
     losses = train(model, x, kp, epochs, batch_size=batch_size, seed=seed, verbose=2)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".partial.weights.h5")
-    model.save_weights(tmp)
-    tmp.replace(out)
+    out = write_atomically(out, model.save_weights, keep_suffix=True)
     xt, kt = figures(300, size=size, seed=seed + 1)
     pred = predict(model, xt)
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - start:.0f} s of training; "

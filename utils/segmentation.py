@@ -726,6 +726,7 @@ def train_unet(out: Path = UNET_CHECKPOINT, images: int = 1500, epochs: int = 15
     import keras
 
     from utils import course
+    from utils.images import write_atomically
 
     course.seed_everything(42)
     x, inst = hard_cells(images, seed=seed)
@@ -737,11 +738,7 @@ def train_unet(out: Path = UNET_CHECKPOINT, images: int = 1500, epochs: int = 15
     model.compile(keras.optimizers.Adam(lr), loss=weighted_cross_entropy())
     start = time.time()
     model.fit(x, pack_targets(y, w), batch_size=batch_size, epochs=epochs, verbose=2)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".partial.weights.h5")
-    model.save_weights(tmp)
-    tmp.replace(out)
+    out = write_atomically(out, model.save_weights, keep_suffix=True)
     print(f"saved {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - start:.0f} s of training")
     return out
 

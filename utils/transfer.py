@@ -665,14 +665,10 @@ def course_backbone(name: str = "digits04", input_shape: tuple[int, int, int] | 
                     print(f"[{name}] {why}pretraining the course backbone on {recipe['task']} "
                           f"({recipe['epochs']} epochs, about 15 s on a laptop CPU) -> {weights_file}")
                 full, accuracy = _train(recipe)
-                tmp = weights_file.with_name(f"{stem}.{os.getpid()}.tmp.weights.h5")
-                full.save_weights(tmp)
-                os.replace(tmp, weights_file)
+                images.write_atomically(weights_file, full.save_weights, keep_suffix=True)
                 meta = {"recipe": recipe, "sha256": file_digest(weights_file), "source_test_accuracy": accuracy,
                         "keras": keras.__version__}
-                tmp_meta = meta_file.with_name(f"{stem}.{os.getpid()}.tmp.json")
-                tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
-                os.replace(tmp_meta, meta_file)
+                images.write_atomically(meta_file, lambda t: t.write_text(json.dumps(meta, indent=1, sort_keys=True)))
             elif verbose:
                 print(f"[{name}] loaded the pretrained course backbone from {weights_file}")
         info.update(json.loads(meta_file.read_text()), weights_file=str(weights_file))

@@ -515,20 +515,24 @@ def save_weights_h5(model, path) -> Path:
     """Write ``model``'s weights in the published Keras 2 HDF5 layout (``4_4``): root
     attribute ``layer_names`` (every layer, published names), one group per layer with
     attribute ``weight_names`` (``<layer>/<weight>:0``) and the arrays. :func:`load_weights_h5`
-    (and Keras 2's ``load_weights(..., by_name=True)``) read it back. Returns the path."""
+    (and Keras 2's ``load_weights(..., by_name=True)``) read it back. Written atomically
+    (:func:`utils.images.write_atomically`). Returns the path."""
     import h5py
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from utils.images import write_atomically
+
     layers_ = [(file_name(layer.name), layer) for layer in model.layers]
-    with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = np.array([name.encode("utf-8") for name, _ in layers_])
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = keras.__version__.encode("utf-8")
-        for name, layer in layers_:
-            group = f.require_group(name)  # "a/b/bn" nests inside "a/b", as h5py always did
-            names = [f"{name}/{w.name}:0" for w in layer.weights]
-            group.attrs["weight_names"] = np.array([n.encode("utf-8") for n in names], dtype="S")
-            for wname, value in zip(names, layer.get_weights()):
-                group.create_dataset(wname, data=value)
-    return path
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = np.array([name.encode("utf-8") for name, _ in layers_])
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = keras.__version__.encode("utf-8")
+            for name, layer in layers_:
+                group = f.require_group(name)  # "a/b/bn" nests inside "a/b", as h5py always did
+                names = [f"{name}/{w.name}:0" for w in layer.weights]
+                group.attrs["weight_names"] = np.array([n.encode("utf-8") for n in names], dtype="S")
+                for wname, value in zip(names, layer.get_weights()):
+                    group.create_dataset(wname, data=value)
+
+    return write_atomically(path, write)

