@@ -936,7 +936,7 @@ DCGAN_CHECKPOINT_FILTERS = (256, 128, 64)
 """The course's DCGAN generator for 6_3 (``build_generator(64, (16, 16, 3))`` weights)."""
 
 
-def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 16, n: int = 30000, size: int = 16,
+def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 14, n: int = 30000, size: int = 16,
                            latent_dim: int = 64, seed: int = 42, select_from: int = 3,
                            ema_decay: float = 0.999, batch_size: int = 64, d_learning_rate: float = 2e-4,
                            g_learning_rate: float = 2e-4, filters: Sequence[int] = DCGAN_CHECKPOINT_FILTERS,
