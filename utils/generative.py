@@ -48,14 +48,33 @@ PACKAGE = "course"
 """Registration package of the serialisable classes here (``"course>VAE"``, ...)."""
 
 
-def _tf():
-    import tensorflow as tf  # the custom train steps use tf.GradientTape (TensorFlow backend)
+def _minimize(optimizer, loss_fn: Callable, weights) -> tuple:
+    """One gradient step: ``loss_fn()`` returns ``(loss, *extras)``; ``optimizer`` moves ``weights``
+    down the gradient of ``loss``. Returns what ``loss_fn`` returned.
 
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError("utils.generative trains with the TensorFlow backend; Keras uses "
-                           f"{keras.backend.backend()!r} "
-                           "(set KERAS_BACKEND=tensorflow before importing keras)")
-    return tf
+    The custom train steps below use it so they run on TensorFlow (``tf.GradientTape``, the
+    course's backend) and on PyTorch (autograd; ``KERAS_BACKEND=torch``, used to train the course's
+    checkpoints on a GPU machine that has PyTorch but no TensorFlow)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            out = loss_fn()
+        optimizer.apply_gradients(zip(tape.gradient(out[0], weights), weights))
+        return out
+    if backend == "torch":
+        import torch
+
+        for w in weights:
+            w.value.grad = None
+        out = loss_fn()
+        out[0].backward()
+        with torch.no_grad():
+            optimizer.apply([w.value.grad for w in weights], weights)
+        return out
+    raise RuntimeError(f"utils.generative trains with the TensorFlow or PyTorch backend; Keras uses "
+                       f"{backend!r} (set KERAS_BACKEND before importing keras)")
 
 
 # --------------------------------------------------------------------------- the KL term
@@ -269,12 +288,8 @@ class VAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        tf = _tf()
         x = data[0] if isinstance(data, (tuple, list)) else data
-        with tf.GradientTape() as tape:
-            total, rec, kl = self._vae_losses(x, training=True)
-        grads = tape.gradient(total, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        total, rec, kl = _minimize(self.optimizer, lambda: self._vae_losses(x, training=True), self.trainable_weights)
         return self._update(total, rec, kl)
 
     def test_step(self, data):
@@ -354,21 +369,21 @@ class GAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        tf = _tf()
         real = data[0] if isinstance(data, (tuple, list)) else data
         n = ops.shape(real)[0]
-        fake = self.generator(self._noise(n), training=True)
-        with tf.GradientTape() as tape:
+        fake = ops.stop_gradient(self.generator(self._noise(n), training=True))
+
+        def d_losses():
             lr, lf = self.discriminator(real, training=True), self.discriminator(fake, training=True)
-            d_loss = (_bce_logits(ops.ones_like(lr) * (1 - self.label_smoothing), lr)
-                      + _bce_logits(ops.zeros_like(lf), lf))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        with tf.GradientTape() as tape:
+            return (_bce_logits(ops.ones_like(lr) * (1 - self.label_smoothing), lr)
+                    + _bce_logits(ops.zeros_like(lf), lf), lr, lf)
+
+        def g_losses():
             lg = self.discriminator(self.generator(self._noise(n), training=True), training=True)
-            g_loss = _bce_logits(ops.ones_like(lg), lg)
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+            return (_bce_logits(ops.ones_like(lg), lg),)
+
+        d_loss, lr, lf = _minimize(self.d_optimizer, d_losses, self.discriminator.trainable_weights)
+        (g_loss,) = _minimize(self.g_optimizer, g_losses, self.generator.trainable_weights)
         return self._track(d_loss, g_loss, ops.mean(ops.sigmoid(lr)), ops.mean(ops.sigmoid(lf)))
 
     def get_config(self):
@@ -430,7 +445,6 @@ class ConditionalGAN(GAN):
         return (out[0], out[1]) if self.aux else (out, None)
 
     def train_step(self, data):
-        tf = _tf()
         if not isinstance(data, (tuple, list)) or len(data) < 2:
             raise ValueError("ConditionalGAN.fit needs (images, integer labels)")
         real, labels = data[0], data[1]
@@ -438,23 +452,25 @@ class ConditionalGAN(GAN):
         y_real = ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), self.n_classes)
         fake_labels = keras.random.randint((n,), 0, self.n_classes, seed=self.seed_generator)
         y_fake = ops.one_hot(fake_labels, self.n_classes)
-        fake = self.generator([self._noise(n), y_fake], training=True)
-        with tf.GradientTape() as tape:
+        fake = ops.stop_gradient(self.generator([self._noise(n), y_fake], training=True))
+
+        def d_losses():
             lr, cr = self._disc(real, y_real, True)
             lf, _ = self._disc(fake, y_fake, True)
             d_loss = (_bce_logits(ops.ones_like(lr) * (1 - self.label_smoothing), lr)
                       + _bce_logits(ops.zeros_like(lf), lf))
             if self.aux_weight:
                 d_loss += self.aux_weight * ops.mean(ops.categorical_crossentropy(y_real, cr, from_logits=True))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        with tf.GradientTape() as tape:
+            return d_loss, lr, lf
+
+        def g_losses():
             lg, cg = self._disc(self.generator([self._noise(n), y_fake], training=True), y_fake, True)
             g_loss = _bce_logits(ops.ones_like(lg), lg)
             aux = ops.mean(ops.categorical_crossentropy(y_fake, cg, from_logits=True)) if self.aux else 0.0
-            total = g_loss + self.aux_weight * aux
-        grads = tape.gradient(total, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+            return g_loss + self.aux_weight * aux, g_loss, aux
+
+        d_loss, lr, lf = _minimize(self.d_optimizer, d_losses, self.discriminator.trainable_weights)
+        _, g_loss, aux = _minimize(self.g_optimizer, g_losses, self.generator.trainable_weights)
         self.aux_tracker.update_state(aux)
         return self._track(d_loss, g_loss, ops.mean(ops.sigmoid(lr)), ops.mean(ops.sigmoid(lf)))
 
@@ -915,22 +931,31 @@ def gaussian_baseline_samples(x, full_covariance: bool, n: int, seed: int = 0, c
 # --------------------------------------------------------------------------- the course checkpoint of 6_3
 
 DCGAN_CHECKPOINT = "weights/course/dcgan_patches16.weights.h5"
+DCGAN_CHECKPOINT_FILTERS = (256, 128, 64)
+"""The generator widths of :data:`DCGAN_CHECKPOINT` (``build_generator(64, (16, 16, 3), filters=...)``)."""
 """The course's DCGAN generator for 6_3 (``build_generator(64, (16, 16, 3))`` weights)."""
 
 
-def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 6000, size: int = 16,
-                           latent_dim: int = 64, seed: int = 42, select_from: int = 10,
-                           ema_decay: float = 0.0) -> dict:
+def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 14, n: int = 30000, size: int = 16,
+                           latent_dim: int = 64, seed: int = 42, select_from: int = 3,
+                           ema_decay: float = 0.999, batch_size: int = 64, d_learning_rate: float = 2e-4,
+                           g_learning_rate: float = 2e-4, filters: Sequence[int] = DCGAN_CHECKPOINT_FILTERS,
+                           max_seconds: float | None = None) -> dict:
     """Train the DCGAN of 6_3 on ``photo_patches(n, size, seed=0)`` and write the generator's
     weights (``ema_decay > 0``: those of its moving average, :class:`GeneratorEMA`) to ``path``
     (atomically) at the epoch with the lowest Fréchet distance to
     *validation* patches ``photo_patches(800, seed=2)`` (never the notebook's held-out seed 1),
-    on a feature extractor trained here to name each patch's source photo. Adam(2e-4,
-    beta_1=0.5) for both networks, batch 64. Returns ``{"epoch": best epoch, "fd": its
-    distance, "per_pixel": ..., "full_covariance": ..., "raw": [per-epoch distances of the raw
-    generator], "ema": [... of the average, or the raw ones again]}``. The defaults remake the
-    shipped ``weights/course/dcgan_patches16.weights.h5`` (see its ``.md``: the moving average
-    was tried and did worse there)."""
+    on a feature extractor trained here to name each patch's source photo. Generator
+    ``build_generator(latent_dim, (size, size, 3), filters=filters)``; Adam(``d_learning_rate``
+    / ``g_learning_rate``, beta_1=0.5), batch ``batch_size``. ``max_seconds``: stop after the
+    first epoch that ends past this many seconds (a time-boxed run; None: all ``epochs``).
+    Returns ``{"epoch": best epoch, "fd": its distance, "per_pixel": ..., "full_covariance":
+    ..., "raw": [per-epoch distances of the raw generator], "ema": [... of the average, or the
+    raw ones again], "seconds": training time}``. The defaults remake the shipped
+    ``weights/course/dcgan_patches16.weights.h5`` (see its ``.md`` for what else was tried).
+    Runs on TensorFlow or, for a GPU machine without TensorFlow, ``KERAS_BACKEND=torch``."""
+    import time
+
     from utils import course
     from utils import images as uimages
 
@@ -946,23 +971,29 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 30, n: int = 600
     info = {"per_pixel": fd(gaussian_baseline_samples(x, False, len(xv))),
             "full_covariance": fd(gaussian_baseline_samples(x, True, len(xv))), "fd": math.inf, "epoch": 0,
             "raw": [], "ema": []}
-    gan = GAN(build_generator(latent_dim, (size, size, 3)), build_discriminator((size, size, 3)), seed=seed)
-    gan.compile()
+    gan = GAN(build_generator(latent_dim, (size, size, 3), filters=filters), build_discriminator((size, size, 3)),
+              seed=seed)
+    gan.compile(d_optimizer=keras.optimizers.Adam(d_learning_rate, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(g_learning_rate, beta_1=0.5))
     ema = GeneratorEMA(ema_decay) if ema_decay else None
     z = np.random.default_rng(1).standard_normal((len(xv), latent_dim)).astype("float32")
     target = course.path(path)
+    start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        gan.fit(x, epochs=1, batch_size=64, verbose=0, callbacks=[ema] if ema else [])
+        gan.fit(x, epochs=1, batch_size=batch_size, verbose=0, callbacks=[ema] if ema else [])
         info["raw"].append(fd(ops.convert_to_numpy(gan.generate(z))))
         info["ema"].append(fd(ops.convert_to_numpy(ema.generate(z))) if ema else info["raw"][-1])
         d = info["ema"][-1]
         raw = f"raw generator {info['raw'][-1]:.2f}; " if ema else ""
+        info["seconds"] = time.perf_counter() - start
         print(f"epoch {epoch}: Fréchet distance {d:.2f} ({raw}per-pixel Gaussian {info['per_pixel']:.2f}, "
-              f"full covariance {info['full_covariance']:.2f})", flush=True)
+              f"full covariance {info['full_covariance']:.2f}) {info['seconds']:.0f} s", flush=True)
         if epoch >= select_from and d < info["fd"]:
             info.update(fd=d, epoch=epoch)
             generator = ema.recalibrate() if ema else gan.generator
             uimages.write_atomically(target, generator.save_weights, keep_suffix=True)
+        if max_seconds is not None and info["seconds"] > max_seconds:
+            break
     return info
 
 

@@ -220,9 +220,10 @@ KNOBS = {
         "both": {"latent_dim": 64, "batch_size": 64, "eval_images": 800, "extractor_epochs": 5, "win_lr_ratio": 30.0},
         "fast": {"dataset": "patches16", "image_size": 16, "train_images": 4000, "epochs": 3,
                  "learning_rate": 5e-4, "ema_decay": 0.95, "eval_every": 16,
-                 "checkpoint": "weights/course/dcgan_patches16.weights.h5"},
+                 "checkpoint": "weights/course/dcgan_patches16.weights.h5", "checkpoint_filters": [256, 128, 64]},
         "full": {"dataset": "cifar10", "image_size": 32, "train_images": 50000, "epochs": 25,
-                 "learning_rate": 2e-4, "ema_decay": 0.999, "eval_every": 500, "checkpoint": None},
+                 "learning_rate": 2e-4, "ema_decay": 0.999, "eval_every": 500, "checkpoint": None,
+                 "checkpoint_filters": None},
     },
     "7_1": {
         # demo_seed: the scenes shown and the HIT-UAV-style sample; agc: the gain control feeding the detector
