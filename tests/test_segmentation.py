@@ -322,18 +322,10 @@ def test_crf_refine_cleans_noisy_probabilities_along_the_photo_edges():
 
 
 def test_train_unet_saves_atomically(tmp_path, monkeypatch):
-    import keras
+    from tests.saving import assert_failed_save_keeps_old_file
 
     out = seg.train_unet(tmp_path / "unet.weights.h5", images=8, epochs=1, base=4, batch_size=4)
     seg.unet((64, 64, 1), 3, base=4).load_weights(out)  # a complete Keras weights file
     assert [p.name for p in tmp_path.iterdir()] == ["unet.weights.h5"]
-    before = out.read_bytes()
-
-    def breaks_half_way(self, filepath, *args, **kwargs):
-        open(filepath, "wb").write(b"half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(keras.Model, "save_weights", breaks_half_way)
-    with pytest.raises(OSError, match="disk full"):
-        seg.train_unet(out, images=8, epochs=1, base=4, batch_size=4)
-    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["unet.weights.h5"]
+    assert_failed_save_keeps_old_file(
+        lambda p: seg.train_unet(p, images=8, epochs=1, base=4, batch_size=4), out, monkeypatch)
