@@ -777,11 +777,9 @@ def _line_search(grad, lo: float, hi: float, sign: float, max_slope: float, cols
     hh, ww = grad.shape
     rows = np.arange(hh, dtype=np.float32)
     slopes = np.linspace(-max_slope, max_slope, steps)
-    scores = np.empty((len(slopes), hh), np.float32)
-    for i, slope in enumerate(slopes):
-        ys = rows[:, None] + slope * (cols[None, :] - ww / 2)  # (rows, columns)
-        yi = np.clip(np.round(ys).astype(int), 0, hh - 1)
-        scores[i] = (sign * grad[yi, cols[None, :]]).mean(axis=1)
+    ys = rows[None, :, None] + slopes[:, None, None] * (cols[None, None, :] - ww / 2)  # (slopes, rows, columns)
+    yi = np.clip(np.round(ys).astype(np.intp), 0, hh - 1)
+    scores = sign * grad[yi, cols[None, None, :]].mean(axis=2)
     scores[:, (rows < lo) | (rows > hi)] = -np.inf
     profile, which = scores.max(axis=0), scores.argmax(axis=0)
     k = int(np.argmax(profile))
