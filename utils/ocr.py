@@ -808,7 +808,7 @@ def _plate_crop(image, to_image, u_range, v_range, size):
 
 def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, size: tuple[int, int] = (64, 144),
                    max_slope: float = 0.1, sides: bool = True, side_margin: float = 0.12, side_slope: float = 0.2,
-                   outermost: float = 0.5, passes: int = 2) -> np.ndarray:
+                   outermost: float = 0.5, passes: int = 2, retry: float | None = 0.3) -> np.ndarray:
     """Move a detected plate's four edges onto the plate's frame in the image (``8_2``).
 
     A detector's corners are a few pixels off, which on a plate 25 pixels tall cuts characters when
@@ -831,7 +831,10 @@ def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, s
 
     Each line found is the frame's inner edge: the corners are pushed out by ``border`` of the plate
     height (the frame's width). The whole is done ``passes`` times (the second pass starts from better
-    corners). Plausibility: when the top and bottom lines are implausible (no such edge, or a plate
+    corners). A detector sometimes misplaces one corner alone: with ``retry`` (and ``sides``), when a corner
+    lies more than ``retry`` × the plate height from where the other three put it (the fourth corner of
+    their parallelogram), the refinement also starts from that parallelogram, and the result whose four
+    lines have the stronger edges wins. Plausibility: when the top and bottom lines are implausible (no such edge, or a plate
     height off by more than a half), the pass's input corners come back (``corners`` themselves on the
     first pass); a left or right line without a brightening edge keeps that end, and a width changed by
     more than a quarter keeps both. Returns ``(4, 2)`` float32 corners in the image."""
@@ -845,16 +848,32 @@ def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, s
     img = np.asarray(image)
     gray = _gray(img).astype(np.float32)
     value = img.max(axis=2).astype(np.float32) if img.ndim == 3 else gray
-    for _ in range(int(passes)):
-        new = _refine_pass(gray, value, c, margin, border, size, max_slope, sides, side_margin, side_slope, outermost)
-        if new is None:
-            break
-        c = new
-    return c.copy()
+    starts = [c]
+    if retry and sides:  # one corner far from where the other three put it (a parallelogram's fourth corner): try without it
+        completion = np.stack([c[(k + 1) % 4] + c[(k + 3) % 4] - c[(k + 2) % 4] for k in range(4)])
+        miss = np.linalg.norm(completion - c, axis=1)
+        side_h = 0.5 * (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1]))
+        if miss.max() > retry * side_h:
+            alt = c.copy()
+            alt[int(np.argmax(miss))] = completion[int(np.argmax(miss))]
+            starts.append(alt)
+    best, best_score = c, -np.inf
+    for start in starts:
+        q, score = start, -np.inf
+        for _ in range(int(passes)):
+            new = _refine_pass(gray, value, q, margin, border, size, max_slope, sides, side_margin, side_slope,
+                               outermost)
+            if new is None:
+                break
+            q, score = new
+        if score > best_score:
+            best, best_score = q, score
+    return np.asarray(best, np.float32).copy()
 
 
 def _refine_pass(gray, value, c, margin, border, size, max_slope, sides, side_margin, side_slope, outermost):
-    """One pass of :func:`refine_corners`; ``None`` when the top and bottom lines are implausible."""
+    """One pass of :func:`refine_corners`: ``(corners, the summed edge scores of its lines)``, or ``None`` when the
+    top and bottom lines are implausible."""
     import cv2
 
     unit = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
@@ -876,8 +895,9 @@ def _refine_pass(gray, value, c, margin, border, size, max_slope, sides, side_ma
             for u, y0, slope, push in ((0.0, top, st, -border), (1.0, top, st, -border),
                                        (1.0, bottom, sb, border), (0.0, bottom, sb, border))]
     refined = apply_homography(to_image, np.float32(quad))
+    tb_score = s_top + s_bottom
     if not sides:
-        return refined
+        return refined, tb_score
 
     # left and right, over the central rows of the refined quadrilateral widened left and right
     to_image = cv2.getPerspectiveTransform(unit, refined).astype(np.float64)
@@ -901,8 +921,8 @@ def _refine_pass(gray, value, c, margin, border, size, max_slope, sides, side_ma
         if score > 0:
             out[k, 0] = u_of(x0 + slope * (y_of(v) - sh / 2)) + (push if right else -push)
     if not 0.75 < out[[1, 2], 0].mean() - out[[0, 3], 0].mean() < 1.25:
-        return refined
-    return apply_homography(to_image, out)
+        return refined, tb_score
+    return apply_homography(to_image, out), tb_score + sum(max(score, 0.0) for _, score in lines)
 
 
 def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, int] = PLATE_SIZE,
