@@ -310,6 +310,18 @@ def test_refine_corners_puts_displaced_corners_back_on_the_plate(direction):
     assert np.median(errors) <= 1.0 and (errors <= 1.5).sum() >= 10, errors.round(2)
 
 
+def test_refine_corners_fixes_one_corner_off_alone():
+    scenes = plates.make_scenes(12, seed=77, size=256)
+    rng = np.random.default_rng(0)
+    errors = []
+    for i, s in enumerate(scenes):
+        bad = s.corners.copy()
+        bad[i % 4] += rng.choice([-1, 1], 2) * np.float32([10, 6])  # one corner 10 px and 6 px off, as a detector errs
+        errors.append(np.abs(ocr.refine_corners(s.image, bad) - s.corners).max())
+    errors = np.array(errors)
+    assert np.median(errors) <= 1.5 and (errors <= 2.0).sum() >= 9, errors.round(2)
+
+
 def test_refine_corners_only_top_and_bottom_keeps_the_ends():
     s = plates.make_scenes(1, seed=77, size=256)[0]
     bad = s.corners + np.float32([[3, 4], [3, 4], [3, 4], [3, 4]])
