@@ -269,13 +269,14 @@ KNOBS = {
         # test_seed, scene_size), never used in any training (8_1 trains its detector on seed 100); detector_path: 8_1's
         # saved detector (trained here with the detector_* knobs when it is missing); nothing pretrained anywhere
         "both": {"train_seed": 11, "test_seed": 8200, "scene_size": 256, "plate_format": "LLDDLLL",
-                 "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 2,
+                 "seg_width": 8, "seg_threshold": 0.6, "seg_batch_size": 16, "seg_learning_rate": 3e-3, "char_width": 16, "jitter": 0.12, "char_copies": 1,
                  "batch_size": 64, "learning_rate": 5e-3, "detector_path": "outputs/plate_detector_8_1.keras",
-                 "detector_seed": 100, "report_dir": "outputs/8_2"},
-        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_scenes": 100, "char_epochs": 3, "test_scenes": 150,
-                 "detector_scenes": 600, "detector_epochs": 4},
-        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_scenes": 1000, "char_epochs": 10, "test_scenes": 1000,
-                 "detector_scenes": 6000, "detector_epochs": 20},
+                 "detector_seed": 100, "report_dir": "outputs/8_2", "score_threshold": 0.15},
+        # detector_*: the fallback detector, trained here only when 8_1's is missing, on detector_size-pixel scenes
+        "fast": {"train_plates": 400, "seg_epochs": 4, "char_plates": 300, "char_scenes": 100, "char_epochs": 3, "resnet_epochs": 2, "test_scenes": 150,
+                 "detector_scenes": 800, "detector_size": 96, "detector_epochs": 4},
+        "full": {"train_plates": 3000, "seg_epochs": 15, "char_plates": 2000, "char_scenes": 1000, "char_epochs": 10, "resnet_epochs": 7, "test_scenes": 1000,
+                 "detector_scenes": 6000, "detector_size": 128, "detector_epochs": 20},
     },
     "7_2": {
         # tile/step: the slicing (SAHI's slice size and overlap); min_visible: a box cut by a tile border is

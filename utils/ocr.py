@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from utils.plates import ALPHABET  # noqa: E402  (the plates' 33 classes, in class-id order)
+from utils.plates import ALPHABET, apply_homography  # noqa: E402  (the plates' 33 classes, in class-id order)
 
 PLATE_SIZE = (32, 144)
 """``(H, W)`` of the rectified plates the notebook reads (:func:`utils.plates.rectify`'s default)."""
@@ -766,68 +766,163 @@ def read_plate(plate, classifier, segmenter=None, method: str = "learned",
     return r["text"], r["boxes"]
 
 
-def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, size: tuple[int, int] = (64, 144),
-                   max_slope: float = 0.1) -> np.ndarray:
-    """Move a detected plate's top and bottom edges onto the plate in the image (``8_2``).
+def _line_search(grad, lo: float, hi: float, sign: float, max_slope: float, cols: np.ndarray,
+                 outermost: float | None = None, steps: int = 9):
+    """The straight line ``y = y0 + slope * (x - W/2)`` of ``grad`` (``(H, W)``) with the largest mean
+    ``sign * grad`` over the columns ``cols``, for ``y0`` between rows ``lo`` and ``hi`` and ``|slope| <=
+    max_slope``. With ``outermost`` (a fraction), the line kept is instead the local best nearest the
+    search's *outer* end (``lo`` for ``sign > 0``, ``hi`` for ``sign < 0``) scoring at least ``outermost``
+    × the best: a plate's frame is its outermost edge, a band or a character's edge further in can be
+    stronger. Returns ``((y0, slope), score)``."""
+    hh, ww = grad.shape
+    rows = np.arange(hh, dtype=np.float32)
+    slopes = np.linspace(-max_slope, max_slope, steps)
+    ys = rows[None, :, None] + slopes[:, None, None] * (cols[None, None, :] - ww / 2)  # (slopes, rows, columns)
+    yi = np.clip(np.round(ys).astype(np.intp), 0, hh - 1)
+    scores = sign * grad[yi, cols[None, None, :]].mean(axis=2)
+    scores[:, (rows < lo) | (rows > hi)] = -np.inf
+    profile, which = scores.max(axis=0), scores.argmax(axis=0)
+    k = int(np.argmax(profile))
+    if outermost is not None and np.isfinite(profile[k]) and profile[k] > 0:
+        padded = np.r_[-np.inf, profile, -np.inf]
+        peaks = np.nonzero((profile >= padded[:-2]) & (profile >= padded[2:])
+                           & (profile >= outermost * profile[k]))[0]
+        k = int(peaks[0] if sign > 0 else peaks[-1])
+    return (float(k), float(slopes[which[k]])), float(profile[k])
 
-    A detector's corners are a few pixels off, which on a plate 25 pixels tall cuts characters when
-    the plate is rectified from them. This looks again, on the image: the quadrilateral ``corners``
-    (``(4, 2)`` xy, :data:`utils.plates.CORNER_ORDER`) is widened by ``margin`` of its height above
-    and below and rectified to ``size``; there the plate's dark frame ends in a long straight edge that
-    turns *brighter* going into the plate (downwards at the top, upwards at the bottom: the opposite
-    sign of the characters' own top and bottom edges). The straight line with the strongest such edge
-    (offset and a slope up to ``max_slope``, over the central columns) is searched in the upper and in
-    the lower third of the widened region; the refined corners sit on those lines at the left and right
-    ends, pushed out by ``border`` of the plate height (the frame). The left and right ends are kept.
-    When the two lines are implausible (plate height off by more than a half), ``corners`` come back.
-    Returns ``(4, 2)`` float32 corners in the image."""
+
+def _plate_crop(image, to_image, u_range, v_range, size):
+    """Rectify the region ``u_range`` × ``v_range`` of the plate's unit square (``to_image``: unit square →
+    image homography) to ``size = (height, width)``. Returns the crop and the crop-pixel → ``(u, v)`` matrix."""
     import cv2
 
+    hh, ww = int(size[0]), int(size[1])
+    (u0, u1), (v0, v1) = u_range, v_range
+    # crop pixel centres (x + 0.5, y + 0.5) -> (u, v) -> image
+    to_unit = np.array([[(u1 - u0) / ww, 0, u0], [0, (v1 - v0) / hh, v0], [0, 0, 1]], np.float64)
+    half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])  # pixel index -> continuous frame (and back, inverted)
+    crop = cv2.warpPerspective(image, np.linalg.inv(half) @ to_image @ to_unit @ half, (ww, hh),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return crop, to_unit @ half
+
+
+def refine_corners(image, corners, margin: float = 0.35, border: float = 0.05, size: tuple[int, int] = (64, 144),
+                   max_slope: float = 0.1, sides: bool = True, side_margin: float = 0.12, side_slope: float = 0.2,
+                   outermost: float = 0.5, passes: int = 2, retry: float | None = 0.3) -> np.ndarray:
+    """Move a detected plate's four edges onto the plate's frame in the image (``8_2``).
+
+    A detector's corners are a few pixels off, which on a plate 25 pixels tall cuts characters when
+    the plate is rectified from them. This looks again, on the image.
+
+    Top and bottom: the quadrilateral ``corners`` (``(4, 2)`` xy, :data:`utils.plates.CORNER_ORDER`) is
+    widened by ``margin`` of its height above and below and rectified to ``size``; there the plate's dark
+    frame ends in a long straight edge that turns *brighter* going into the plate (downwards at the top,
+    upwards at the bottom: the opposite sign of the characters' own top and bottom edges). The straight
+    line with the strongest such edge (offset and a slope up to ``max_slope``, over the central columns)
+    is searched in the upper and in the lower third of the widened region.
+
+    Left and right (``sides=True``): the same search turned by 90°, in the quadrilateral just found
+    widened by ``side_margin`` of its width on both sides, over its central rows: the frame's inner
+    vertical edge turns brighter going into the plate (rightwards on the left, leftwards on the right).
+    Each line may lean by up to ``side_slope`` plate widths over the plate's height (one detected corner
+    can be off alone). This search looks at each pixel's brightest channel (a blue band is then bright)
+    and keeps the *outermost* edge scoring at least ``outermost`` × the strongest: a band's or a
+    character's edge further in can be stronger than the frame's.
+
+    Each line found is the frame's inner edge: the corners are pushed out by ``border`` of the plate
+    height (the frame's width). The whole is done ``passes`` times (the second pass starts from better
+    corners). A detector sometimes misplaces one corner alone: with ``retry`` (and ``sides``), when a corner
+    lies more than ``retry`` × the plate height from where the other three put it (the fourth corner of
+    their parallelogram), the refinement also starts from that parallelogram, and the result whose four
+    lines have the stronger edges wins. Plausibility: when the top and bottom lines are implausible (no such edge, or a plate
+    height off by more than a half), the pass's input corners come back (``corners`` themselves on the
+    first pass); a left or right line without a brightening edge keeps that end, and a width changed by
+    more than a quarter keeps both. Returns ``(4, 2)`` float32 corners in the image."""
     c = np.asarray(corners, np.float32)
     if c.shape != (4, 2):
         raise ValueError(f"corners must have shape (4, 2), got {c.shape}")
-    hh, ww = int(size[0]), int(size[1])
+    if not np.isfinite(c).all():
+        raise ValueError("corners must be finite numbers")
+    if int(passes) < 1:
+        raise ValueError(f"passes must be at least 1, got {passes}")
+    img = np.asarray(image)
+    gray = _gray(img).astype(np.float32)
+    value = img.max(axis=2).astype(np.float32) if img.ndim == 3 else gray
+    starts = [c]
+    if retry and sides:  # one corner far from where the other three put it (a parallelogram's fourth corner): try without it
+        completion = np.stack([c[(k + 1) % 4] + c[(k + 3) % 4] - c[(k + 2) % 4] for k in range(4)])
+        miss = np.linalg.norm(completion - c, axis=1)
+        side_h = 0.5 * (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1]))
+        if miss.max() > retry * side_h:
+            alt = c.copy()
+            alt[int(np.argmax(miss))] = completion[int(np.argmax(miss))]
+            starts.append(alt)
+    best, best_score = c, -np.inf
+    for start in starts:
+        q, score = start, -np.inf
+        for _ in range(int(passes)):
+            new = _refine_pass(gray, value, q, margin, border, size, max_slope, sides, side_margin, side_slope,
+                               outermost)
+            if new is None:
+                break
+            q, score = new
+        if score > best_score:
+            best, best_score = q, score
+    return np.asarray(best, np.float32).copy()
+
+
+def _refine_pass(gray, value, c, margin, border, size, max_slope, sides, side_margin, side_slope, outermost):
+    """One pass of :func:`refine_corners`: ``(corners, the summed edge scores of its lines)``, or ``None`` when the
+    top and bottom lines are implausible."""
+    import cv2
+
     unit = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
-    to_image = cv2.getPerspectiveTransform(unit, c)  # plate (u, v) in [0, 1]^2 -> image
-    span = 1 + 2 * margin
-    # crop pixel centres (x + 0.5, y + 0.5) -> (u, v) -> image
-    to_unit = np.array([[1 / ww, 0, 0], [0, span / hh, -margin], [0, 0, 1]], np.float64)
-    m = to_image @ to_unit
-    g = _gray(image).astype(np.float32)
-    half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])  # pixel index -> continuous frame (and back, inverted)
-    crop = cv2.warpPerspective(g, np.linalg.inv(half) @ m @ half, (ww, hh),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    # top and bottom, over the central columns of a crop widened above and below
+    to_image = cv2.getPerspectiveTransform(unit, c).astype(np.float64)  # plate (u, v) in [0, 1]^2 -> image
+    hh, ww = int(size[0]), int(size[1])
+    crop, to_unit = _plate_crop(gray, to_image, (0.0, 1.0), (-margin, 1 + margin), (hh, ww))
     gy = cv2.Sobel(cv2.GaussianBlur(crop, (0, 0), 0.8), cv2.CV_32F, 0, 1, ksize=3)
-    xs = np.arange(int(0.1 * ww), int(0.9 * ww))
-    rows = np.arange(hh, dtype=np.float32)
-    v_of = lambda y: (y + 0.5) * span / hh - margin  # noqa: E731  crop row -> v
-    y_of = lambda v: (v + margin) * hh / span - 0.5  # noqa: E731
-
-    def best_line(lo, hi, sign):
-        best, arg = -np.inf, None
-        for slope in np.linspace(-max_slope, max_slope, 9):
-            ys = rows[:, None] + slope * (xs[None, :] - ww / 2)  # (rows, columns)
-            yi = np.clip(np.round(ys).astype(int), 0, hh - 1)
-            score = (sign * gy[yi, xs[None, :]]).mean(axis=1)
-            score[(rows < y_of(lo)) | (rows > y_of(hi))] = -np.inf
-            k = int(np.argmax(score))
-            if score[k] > best:
-                best, arg = score[k], (float(k), float(slope))
-        return arg, best
-
-    (top, st), s_top = best_line(-margin, 1 / 3, 1.0)
-    (bottom, sb), s_bottom = best_line(2 / 3, 1 + margin, -1.0)
+    cols = np.arange(int(0.1 * ww), int(0.9 * ww))
+    v_of = lambda y: to_unit[1, 1] * y + to_unit[1, 2]  # noqa: E731  crop row -> v
+    y_of = lambda v: (v - to_unit[1, 2]) / to_unit[1, 1]  # noqa: E731
+    x_of = lambda u: (u - to_unit[0, 2]) / to_unit[0, 0]  # noqa: E731  u -> crop column
+    (top, st), s_top = _line_search(gy, y_of(-margin), y_of(1 / 3), 1.0, max_slope, cols)
+    (bottom, sb), s_bottom = _line_search(gy, y_of(2 / 3), y_of(1 + margin), -1.0, max_slope, cols)
     height = v_of(bottom) - v_of(top)
     if not (s_top > 0 and s_bottom > 0 and 0.5 < height < 1.5):
-        return c.copy()
-    out = []
-    for x, y0, slope, push in ((0.0, top, st, -border), (ww, top, st, -border), (ww, bottom, sb, border),
-                               (0.0, bottom, sb, border)):
-        y = y0 + slope * (x - ww / 2)
-        u, v = x / ww, v_of(y) + push * height
-        p = to_image @ np.array([u, v, 1.0])
-        out.append(p[:2] / p[2])
-    return np.asarray(out, np.float32)
+        return None
+    quad = [(u, v_of(y0 + slope * (x_of(u) - ww / 2)) + push * height)
+            for u, y0, slope, push in ((0.0, top, st, -border), (1.0, top, st, -border),
+                                       (1.0, bottom, sb, border), (0.0, bottom, sb, border))]
+    refined = apply_homography(to_image, np.float32(quad))
+    tb_score = s_top + s_bottom
+    if not sides:
+        return refined, tb_score
+
+    # left and right, over the central rows of the refined quadrilateral widened left and right
+    to_image = cv2.getPerspectiveTransform(unit, refined).astype(np.float64)
+    sh, sw = hh // 2, 2 * ww  # about a crop pixel per image pixel along a 256-pixel scene's plate
+    crop, to_unit = _plate_crop(value, to_image, (-side_margin, 1 + side_margin), (0.0, 1.0), (sh, sw))
+    gx = cv2.Sobel(cv2.GaussianBlur(crop, (0, 0), 0.8), cv2.CV_32F, 1, 0, ksize=3).T  # searched along its rows
+    rows = np.arange(int(0.2 * sh), int(0.8 * sh))
+    x_of = lambda u: (u - to_unit[0, 2]) / to_unit[0, 0]  # noqa: E731
+    u_of = lambda x: to_unit[0, 0] * x + to_unit[0, 2]  # noqa: E731
+    y_of = lambda v: (v - to_unit[1, 2]) / to_unit[1, 1]  # noqa: E731
+    lean = side_slope / to_unit[0, 0] / sh  # side_slope plate widths over the plate height, in crop pixels
+    lines = [_line_search(gx, x_of(-side_margin), x_of(side_margin), 1.0, lean, rows, outermost, 13),
+             _line_search(gx, x_of(1 - side_margin), x_of(1 + side_margin), -1.0, lean, rows, outermost, 13)]
+    side_h = np.linalg.norm(refined[3] - refined[0]) + np.linalg.norm(refined[2] - refined[1])
+    side_w = np.linalg.norm(refined[1] - refined[0]) + np.linalg.norm(refined[2] - refined[3])
+    push = border * side_h / max(side_w, 1e-6)  # the frame's width, in plate widths
+    out = unit.copy()
+    for k, v in enumerate((0.0, 0.0, 1.0, 1.0)):
+        right = k in (1, 2)
+        (x0, slope), score = lines[int(right)]
+        if score > 0:
+            out[k, 0] = u_of(x0 + slope * (y_of(v) - sh / 2)) + (push if right else -push)
+    if not 0.75 < out[[1, 2], 0].mean() - out[[0, 3], 0].mean() < 1.25:
+        return refined, tb_score
+    return apply_homography(to_image, out), tb_score + sum(max(score, 0.0) for _, score in lines)
 
 
 def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, int] = PLATE_SIZE,
@@ -862,6 +957,8 @@ def read_scenes(images, detector, segmenter, classifier, plate_size: tuple[int, 
     for i, (img, det) in enumerate(zip(images, detections)):
         if refine and len(det["corners"]):
             det["corners"] = np.stack([refine_corners(img, c) for c in det["corners"]])
+            h, w = img.shape[:2]  # the plate's box is the box of its refined corners
+            det["boxes"] = np.clip(P.corners_to_box(det["corners"]), 0, [w, h, w, h]).astype(np.float32)
         for k, c in enumerate(det["corners"]):
             rectified.append(P.rectify(img, c, (oh, ow)))
             owner.append((i, k))
