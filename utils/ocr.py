@@ -81,11 +81,10 @@ def _gray(plate, name: str = "plate") -> np.ndarray:
 
 
 def _boxes(boxes, name: str = "boxes") -> np.ndarray:
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return arr.reshape(0, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name}: expected (N, 4) xyxy boxes, got shape {arr.shape}")
+    """:func:`utils.detection._as_boxes` (float64 ``(N, 4)``), refusing NaN and infinity too."""
+    from utils.detection import _as_boxes
+
+    arr = _as_boxes(boxes, name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: boxes contain NaN or infinity")
     return arr
