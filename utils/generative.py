@@ -960,12 +960,12 @@ def train_dcgan_checkpoint(path=DCGAN_CHECKPOINT, epochs: int = 14, n: int = 300
     from utils import images as uimages
 
     keras.utils.set_random_seed(seed)
-    x = photo_patches(n, size, seed=0)[0].astype("float32") / 127.5 - 1
-    xv_u8, sv = photo_patches(800, size, seed=2)
-    xv = xv_u8.astype("float32") / 127.5 - 1
+    x_u8, source = photo_patches(n, size, seed=0)
+    x = x_u8.astype("float32") / 127.5 - 1
+    xv = photo_patches(800, size, seed=2)[0].astype("float32") / 127.5 - 1
     fx = build_feature_classifier((size, size, 3), len(PATCH_PHOTOS))
     fx.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    fx.fit(x, photo_patches(n, size, seed=0)[1], epochs=5, batch_size=64, verbose=0)
+    fx.fit(x, source, epochs=5, batch_size=64, verbose=0)
     fv = embed(fx, xv)
     fd = lambda imgs: frechet_distance(fv, embed(fx, imgs))
     info = {"per_pixel": fd(gaussian_baseline_samples(x, False, len(xv))),

@@ -436,14 +436,12 @@ def predict(model, images, stride: int = STRIDE, batch_size: int = 64) -> np.nda
     return out
 
 
-def augment(images, keypoints, rng: np.random.Generator):
-    """Horizontal flips (left/right keypoints swapped with :data:`FLIP`) on half the images."""
-    images, keypoints = images.copy(), keypoints.copy()
-    flip = rng.random(len(images)) < 0.5
-    images[flip] = images[flip, :, ::-1]
-    keypoints[flip, :, 0] = images.shape[2] - 1 - keypoints[flip, :, 0]
-    keypoints[flip] = keypoints[flip][:, FLIP]
-    return images, keypoints
+def mirror_keypoints(keypoints, width: int) -> np.ndarray:
+    """``(N, K, 3)`` keypoints of images ``width`` pixels wide → those of the mirrored images: x becomes
+    ``width - 1 - x`` and left/right keypoints swap (:data:`FLIP`)."""
+    kp = np.array(keypoints, copy=True)
+    kp[..., 0] = width - 1 - kp[..., 0]
+    return kp[:, FLIP]
 
 
 def train(model, images, keypoints, epochs: int, batch_size: int = 32, learning_rate: float = 3e-3,
@@ -460,11 +458,15 @@ def train(model, images, keypoints, epochs: int, batch_size: int = 32, learning_
     steps = epochs * -(-len(images) // batch_size)
     model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.05)),
                   loss=lambda t, p: 100.0 * keras.ops.mean((1.0 + positive_weight * t) * keras.ops.square(t - p)))
+    # the targets of each image and of its mirror image, made once; each epoch mirrors a fresh half
+    targets = heatmap_targets(keypoints, images.shape[1], stride, sigma)
+    mirrored = heatmap_targets(mirror_keypoints(keypoints, images.shape[2]), images.shape[1], stride, sigma)
     losses = []
     for _ in range(epochs):
-        x, kp = augment(images, keypoints, rng)
-        hist = model.fit(x.astype(np.float32), heatmap_targets(kp, images.shape[1], stride, sigma),
-                         batch_size=batch_size, epochs=1, verbose=verbose, shuffle=True)
+        flip = (rng.random(len(images)) < 0.5)[:, None, None, None]
+        x = np.where(flip, images[:, :, ::-1], images).astype(np.float32)
+        hist = model.fit(x, np.where(flip, mirrored, targets), batch_size=batch_size, epochs=1, verbose=verbose,
+                         shuffle=True)
         losses.append(float(hist.history["loss"][-1]))
     return losses
 
