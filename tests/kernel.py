@@ -2,8 +2,6 @@
 (the tests that must see what a student's kernel sees: start-up output, files opened)."""
 from __future__ import annotations
 
-import os
-
 
 def execute(nb, env: dict, cwd, timeout: int = 600):
     """Execute every cell of ``nb`` (an ``nbformat`` notebook, outputs stored in place) in a new

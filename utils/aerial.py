@@ -254,8 +254,7 @@ def scene(seed: int, size: int = 512, vehicles: tuple[int, int] = (25, 45)) -> S
     img = img * (1 - vehicle_mask[..., None]) + body_layer * vehicle_mask[..., None]
     img = img + rng.normal(0, 3.0, img.shape)  # sensor noise
     corners = np.asarray(corners, float).reshape(-1, 4, 2)
-    boxes = np.concatenate([corners.min(1), corners.max(1)], axis=1) if len(corners) else np.zeros((0, 4))
-    boxes = np.clip(boxes, 0, size)
+    boxes = dota_to_xyxy(corners, (size, size))
     ids = np.array([p[4] for p in placed], int)
     return Scene(np.clip(np.rint(img), 0, 255).astype(np.uint8), boxes, ids, corners)
 

@@ -311,19 +311,21 @@ def _background(name: str) -> np.ndarray:
     return _photo_cached(name)
 
 
-def random_crop(rng: np.random.Generator, photo: np.ndarray, size: int, min_fraction: int = 3) -> np.ndarray:
-    """A random square crop of ``photo`` ``(H, W, C)``, resized to ``(size, size, C)`` (area interpolation).
+def random_crop(rng: np.random.Generator, photo: np.ndarray, size, min_fraction: int = 3) -> np.ndarray:
+    """A random square crop of ``photo`` ``(H, W)`` or ``(H, W, C)``, resized (area interpolation) to
+    ``size``: an int for ``(size, size)``, or ``(height, width)``.
 
     The crop's side is drawn from ``min(H, W) // min_fraction`` to ``min(H, W)``, then its top and left
-    (three draws from ``rng``, in that order): the synthetic scenes of ``8_1``/``8_2`` and ``8_3``
-    stand on such crops of the package photos."""
+    (three draws from ``rng``, in that order): the synthetic scenes of ``7_1``, ``8_1``/``8_2`` and
+    ``8_3`` stand on such crops of the package photos."""
     import cv2
 
+    out_h, out_w = (size, size) if np.ndim(size) == 0 else size
     h, w = photo.shape[:2]
     side = int(rng.integers(min(h, w) // min_fraction, min(h, w) + 1))
     y0 = int(rng.integers(0, h - side + 1))
     x0 = int(rng.integers(0, w - side + 1))
-    return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (int(out_w), int(out_h)), interpolation=cv2.INTER_AREA)
 
 
 def pasted_objects(n: int, size: int = 128, seed: int = 0, max_objects: int = 3,
@@ -341,10 +343,7 @@ def pasted_objects(n: int, size: int = 128, seed: int = 0, max_objects: int = 3,
     backgrounds = [_background(b) for b in BACKGROUNDS]
 
     def scene(rng):
-        bg = backgrounds[rng.integers(len(backgrounds))]
-        side = int(rng.integers(min(bg.shape[:2]) // 2, min(bg.shape[:2]) + 1))
-        y0, x0 = int(rng.integers(0, bg.shape[0] - side + 1)), int(rng.integers(0, bg.shape[1] - side + 1))
-        canvas = cv2.resize(bg[y0:y0 + side, x0:x0 + side], (size, size), interpolation=cv2.INTER_AREA)
+        canvas = random_crop(rng, backgrounds[rng.integers(len(backgrounds))], size, min_fraction=2)
         layers = []
         for _ in range(rng.integers(1, max_objects + 1)):
             cls = int(rng.integers(1, len(PASTE_CLASSES)))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -708,17 +708,10 @@ def _format_mask(plate_format: str, n: int) -> np.ndarray | None:
     return np.stack([~digits if f == "L" else digits if f == "D" else np.ones_like(digits) for f in plate_format])
 
 
-def classify_crops(classifier, crops, plate_format: str | None = None) -> tuple[str, np.ndarray]:
-    """Crops ``(N, 24, 16, 1)`` of one plate → (the characters as a ``str``, ``(N,)`` confidences).
-    ``plate_format`` (e.g. ``"LLDDLLL"``): when the plate has that many characters, each one is the
-    most probable letter (``L``) or digit (``D``) as its position demands."""
-    if len(crops) == 0:
-        return "", np.zeros((0,))
-    probs = np.asarray(classifier.predict(crops, verbose=0, batch_size=512))
-    return _decode_probs(probs, plate_format)
-
-
 def _decode_probs(probs: np.ndarray, plate_format: str | None) -> tuple[str, np.ndarray]:
+    """Class probabilities ``(N, 33)`` of one plate's characters → (the characters as a ``str``,
+    ``(N,)`` confidences). ``plate_format`` (e.g. ``"LLDDLLL"``): when the plate has that many
+    characters, each one is the most probable letter (``L``) or digit (``D``) as its position demands."""
     mask = _format_mask(plate_format, len(probs)) if plate_format else None
     if mask is not None:
         probs = np.where(mask, probs, 0.0)
@@ -730,7 +723,7 @@ def read_plates(plates, classifier, segmenter=None, boxes_list=None, method: str
                 plate_format: str | None = None) -> list[dict]:
     """Read many plates at once (``8_2``): boxes from ``boxes_list`` if given, else from the
     ``segmenter`` (``method="learned"``) or :func:`classical_segment` (``"classical"``); then the
-    classifier reads each crop (``plate_format``: see :func:`classify_crops`). Returns one dict per
+    classifier reads each crop (``plate_format``: see :func:`_decode_probs`). Returns one dict per
     plate: ``text`` (str), ``boxes`` ``(N, 4)``, ``confidences`` ``(N,)``."""
     plates = list(plates)
     if boxes_list is None:

@@ -198,12 +198,10 @@ def _gray(name: str) -> np.ndarray:
 
 
 def _crop(rng, name: str, h: int, w: int) -> np.ndarray:
-    import cv2
+    """A random crop of :func:`_gray` ``name`` resized to ``(h, w)``, mirrored left-right half the time."""
+    from utils.data import random_crop
 
-    src = _gray(name)
-    side = int(rng.integers(min(src.shape) // 3, min(src.shape) + 1))
-    y, x = int(rng.integers(0, src.shape[0] - side + 1)), int(rng.integers(0, src.shape[1] - side + 1))
-    out = cv2.resize(np.ascontiguousarray(src[y:y + side, x:x + side]), (w, h), interpolation=cv2.INTER_AREA)
+    out = random_crop(rng, _gray(name), (h, w))
     return out[:, ::-1] if rng.random() < 0.5 else out
 
 
@@ -281,6 +279,8 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
     """
     import cv2
 
+    from utils.data import mask_to_box
+
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     H = W = int(size)
     ambient = float(rng.uniform(-5, 32))
@@ -352,8 +352,7 @@ def thermal_scene(seed, size: int = 128, max_objects: int = 5, hard: bool = True
         region[mask] = obj[mask]
         emis[y:y + h, x:x + w][mask] = (e if np.ndim(e) else np.full((h, w), e))[mask]
         occupied[y:y + h, x:x + w] |= mask
-        ys, xs = np.nonzero(mask)
-        boxes.append([x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1])
+        boxes.append(mask_to_box(mask) + [x, y, x, y])
         labels.append("person" if person else "vehicle")
         tags.append({"low-contrast"} if low else set())
         masks.append((y, x, h, w))
@@ -474,9 +473,7 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
     index = {n: k + 1 for k, n in enumerate(ds.names)}
     xs, gts = [], []
     for s in ds.splits[split]:
-        raw = load_image(s.image, mode="keep", dtype="keep")
-        if raw.ndim == 3:  # an 8-bit thermal JPEG saved as RGB (HIT-UAV, FLIR previews): its luma
-            raw = load_image(s.image, mode="gray", dtype="keep")
+        raw = load_image(s.image, mode="gray", dtype="keep")  # RGB thermal JPEGs (HIT-UAV, FLIR): their luma
         img = np.asarray(gain(raw), np.float32) / 255.0
         a = s.annotation
         boxes = np.array([o.bbox for o in a.objects], np.float64).reshape(-1, 4)
@@ -486,10 +483,6 @@ def load_split(ds, split: str, agc: str = "percentile", size: int | None = None)
         xs.append(img[..., None])
         gts.append({"boxes": boxes, "class_ids": np.array([index[o.label] for o in a.objects], int)})
     return np.stack(xs), gts
-
-
-HIT_UAV_SPLITS = {"train": "train", "val": "val", "test": "test"}
-"""HIT-UAV's split names (its ``normal_json/annotations/<split>.json`` and image folders)."""
 
 
 def hit_uav_to_yolo(source, root, drop=("DontCare",), overwrite: bool = False):
@@ -510,7 +503,8 @@ def hit_uav_to_yolo(source, root, drop=("DontCare",), overwrite: bool = False):
 
     base = Path(source) / "normal_json"
     found = {}
-    for split, name in HIT_UAV_SPLITS.items():
+    for split in D.SPLITS:  # HIT-UAV uses the same names: normal_json/annotations/<split>.json and image folders
+        name = split
         for candidate in (base / "annotations" / f"{name}.json", base / "annotations" / f"instances_{name}.json"):
             if candidate.is_file() and (base / name).is_dir():
                 found[split] = (candidate, base / name)
